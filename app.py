@@ -1,0 +1,102 @@
+"""LLM research workbench: one Gradio app, one tab per paper.
+
+    python app.py                      # http://127.0.0.1:7860, packaged CPU models (or GPU profile with CUDA)
+    python app.py --profile gpu --model chat=Qwen/Qwen2.5-1.5B-Instruct
+    python app.py --public --host 0.0.0.0   # a shared demo: registry models only, stricter caps
+
+Nothing heavy happens at import or start-up: models load at first use (see backends/models.py).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+# Offline-friendly before Gradio is imported: no usage analytics, no hub telemetry.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+try:  # ZeroGPU Spaces need `spaces` imported before anything touches CUDA; elsewhere it is absent.
+    import spaces  # type: ignore[import-not-found]  # noqa: F401
+except ImportError:
+    pass
+
+import gradio as gr  # noqa: E402
+
+from backends import config, models  # noqa: E402
+from tabs import TAB_MODULES  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
+CSS_PATH = ROOT / "assets" / "style.css"
+QUEUE_MAX_SIZE = 64  # requests waiting at once; past that a user is told the queue is full
+TITLE = "LLM research workbench"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    on_space = bool(os.environ.get("SPACE_ID"))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                   help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    p.add_argument("--profile", choices=sorted(models.PROFILES), default=None,
+                   help="model profile (default: gpu where CUDA is available, else cpu)")
+    p.add_argument("--model", action="append", metavar="SLOT=NAME", default=[],
+                   help=f"use NAME (registry name, hub id or folder) for a slot: {', '.join(models.SLOTS)}")
+    p.add_argument("--add-model", action="append", metavar="NAME=PATH_OR_HUB_ID", default=[],
+                   help="register an extra causal LM by local folder or hub id")
+    p.add_argument("--cache-dir", default=None, help="converted-weights cache (default ~/.cache/llm-workbench)")
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument("--public", action="store_true", default=on_space,
+                   help="shared-demo mode: registry models only, stricter input caps (default on a Space)")
+    return p.parse_args(argv)
+
+
+def build_app() -> gr.Blocks:
+    """The whole app: one tab per module in tabs.TAB_MODULES, in order."""
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.Markdown(
+            f"# {TITLE}\n"
+            "Run what a language-model paper claims on real local models and look inside. "
+            "Each tab is one paper; the **Models** tab shows what is loaded."
+        )
+        with gr.Tabs():
+            for name in TAB_MODULES:
+                module = importlib.import_module(f"tabs.{name}")
+                with gr.Tab(module.TITLE, id=name):
+                    module.build()
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=2)
+    return demo
+
+
+def launch_kwargs(args: argparse.Namespace) -> dict:
+    return {
+        "server_name": args.host,
+        "server_port": args.port,
+        "share": args.share,
+        "theme": gr.themes.Default(),  # fonts are bundled with Gradio: nothing fetched from the network
+        "css_paths": [CSS_PATH],
+        "show_error": True,  # messages of gr.Error reach the user; tabs never put internals in them
+        "enable_monitoring": False,
+        "max_file_size": config.limits().max_upload_bytes,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    config.set_public_mode(args.public)
+    models.configure(args.profile, cache_dir=args.cache_dir, public=args.public,
+                     overrides=models.parse_overrides(args.model),
+                     extra_models=models.parse_overrides(args.add_model))
+    demo = build_app()
+    demo.launch(**launch_kwargs(args))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except models.ModelError as e:  # a bad flag: say why and exit without a traceback
+        sys.exit(f"error: {e}")

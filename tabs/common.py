@@ -1,0 +1,66 @@
+"""Helpers every tab uses: error handling, concurrency settings, placeholders, GPU decoration."""
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from typing import Any, Callable, TypeVar
+
+import gradio as gr
+
+from backends.config import InputError
+from backends.models import ModelError
+
+log = logging.getLogger("workbench")
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Heavy events (model forward passes) share one slot, so on a CPU two users never run two model
+# calls at once; each waits in the queue with its position shown. Light events use the default.
+HEAVY: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "model"}
+
+try:  # On a ZeroGPU Space, functions that touch CUDA must be decorated; elsewhere this is a no-op.
+    import spaces  # type: ignore[import-not-found]
+
+    gpu: Callable[[F], F] = spaces.GPU  # type: ignore[assignment]
+except ImportError:  # the usual case: not on a Space
+
+    def gpu(fn: F) -> F:
+        return fn
+
+
+def guarded(fn: F) -> F:
+    """Turn backend errors into clear messages for the user.
+
+    InputError and ModelError carry user-facing messages and are shown as they are. Anything else
+    is a bug: it is logged with its traceback under a short reference, and the user sees only the
+    reference, never internals such as paths or stack frames.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (InputError, ModelError) as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        except MemoryError:
+            log.exception("out of memory in %s", fn.__name__)
+            raise gr.Error("The server ran out of memory for this request. Try a shorter or smaller input.",
+                           print_exception=False) from None
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("unexpected error in %s (ref %s)", fn.__name__, ref)
+            raise gr.Error(f"Something went wrong on the server (reference {ref}). The app is still running; "
+                           "try again, or report the reference.", print_exception=False) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def placeholder(title: str, issue: int, summary: str) -> None:
+    """A tab whose method has not landed yet: says so, and what it will do."""
+    gr.Markdown(
+        f"### {title}\n\n{summary}\n\n"
+        f"*This tab is not built yet (tracked in issue #{issue}); the rest of the workbench works.*",
+        elem_classes=["placeholder"],
+    )

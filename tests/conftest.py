@@ -1,0 +1,46 @@
+"""Shared fixtures. Tests run offline: nothing may come from a model hub."""
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import socket  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """The process-wide registry on the cpu profile (packaged models), shared by every test."""
+    from backends import models
+
+    return models.configure("cpu")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(registry):
+    """The real app, launched in-process on a free loopback port."""
+    import app
+
+    demo = app.build_app()
+    args = app.parse_args(["--port", str(_free_port())])
+    kwargs = app.launch_kwargs(args)
+    demo.launch(prevent_thread_lock=True, quiet=True, **kwargs)
+    yield f"http://127.0.0.1:{kwargs['server_port']}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

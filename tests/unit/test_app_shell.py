@@ -1,0 +1,69 @@
+"""The app shell without models: flags, tab order, error handling of callbacks."""
+import gradio as gr
+import pytest
+
+import app
+from backends.config import InputError
+from backends.models import ModelError
+from tabs import TAB_MODULES
+from tabs.common import guarded
+
+
+def test_defaults_bind_to_localhost(monkeypatch):
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    args = app.parse_args([])
+    assert args.host == "127.0.0.1" and args.port == 7860 and not args.public and not args.share
+    kw = app.launch_kwargs(args)
+    assert kw["server_name"] == "127.0.0.1" and kw["enable_monitoring"] is False
+
+
+def test_flags_parse(monkeypatch):
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    args = app.parse_args(["--public", "--profile", "cpu", "--model", "chat=gemma3-270m", "--port", "9000"])
+    assert args.public and args.profile == "cpu" and args.model == ["chat=gemma3-270m"] and args.port == 9000
+
+
+def test_public_mode_is_the_default_on_a_space(monkeypatch):
+    monkeypatch.setenv("SPACE_ID", "someone/workbench")
+    assert app.parse_args([]).public
+
+
+def test_tab_order_matches_the_product():
+    titles = [__import__(f"tabs.{m}", fromlist=["TITLE"]).TITLE for m in TAB_MODULES]
+    assert titles == ["Detector", "CoT path explorer", "Early-exit token viewer", "Bandit playground",
+                      "Cosine-similarity sandbox", "RAG QA", "Framing analysis", "Models"]
+
+
+@pytest.mark.parametrize("exc", [InputError("Text is empty: type something."), ModelError("Model x failed")])
+def test_guarded_shows_user_errors_as_they_are(exc):
+    @guarded
+    def fn():
+        raise exc
+
+    with pytest.raises(gr.Error) as e:
+        fn()
+    assert e.value.message == str(exc)
+
+
+def test_guarded_hides_internals_of_unexpected_errors():
+    @guarded
+    def fn():
+        raise RuntimeError("secret /home/user/path detail")
+
+    with pytest.raises(gr.Error) as e:
+        fn()
+    assert "secret" not in e.value.message and "/home" not in e.value.message
+    assert "reference" in e.value.message
+
+
+def test_guarded_keeps_the_signature_gradio_inspects():
+    import inspect
+
+    @guarded
+    def fn(text: str, progress=gr.Progress()):
+        return text
+
+    assert list(inspect.signature(fn).parameters) == ["text", "progress"]
+    assert fn("ok") == "ok"

@@ -1,0 +1,88 @@
+"""The shared scoring layer on a tiny random Llama: formulas, padding invariance, batching."""
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from backends import lm as L
+from tests.fakes import tiny_lm
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_lm()
+
+
+def test_logprobs_and_entropies_match_a_direct_computation(model):
+    text = "hello world, this is a test."
+    s = L.score(model, [text], top_k=4)[0]
+    ids = torch.tensor([model.tokenizer(text)["input_ids"]])
+    with torch.no_grad():
+        logp = torch.log_softmax(model.model(ids).logits[0, :-1].float(), -1)
+    expected = logp.gather(-1, ids[0, 1:, None]).squeeze(-1).numpy()
+    np.testing.assert_allclose(s.logprobs, expected, atol=1e-5)
+    np.testing.assert_allclose(s.entropies, -(logp.exp() * logp).sum(-1).numpy(), atol=1e-5)
+    assert s.tokens[0] == "<s>" and "".join(s.tokens[1:]) == text
+    assert len(s.token_ids) == len(s.tokens) == s.n_scored + 1
+    assert s.mean_nll == pytest.approx(-expected.mean())
+    assert s.perplexity == pytest.approx(np.exp(-expected.mean()))
+
+
+def test_topk_is_sorted_and_starts_with_the_argmax(model):
+    s = L.score(model, ["abcabc"], top_k=3)[0]
+    assert s.topk_ids.shape == (s.n_scored, 3) and len(s.topk_tokens) == s.n_scored
+    assert np.all(np.diff(s.topk_logprobs, axis=1) <= 0)
+    assert np.all(s.topk_logprobs[:, 0] >= s.logprobs - 1e-9)
+    vocab = model.model.config.vocab_size
+    assert np.all(s.entropies >= 0) and np.all(s.entropies <= np.log(vocab) + 1e-6)
+
+
+def test_padding_never_changes_a_score(model):
+    short, long = "hi there", "a much longer text that forces padding of the short one."
+    alone = L.score(model, [short])[0]
+    batched = L.score(model, [long, short, "x y"], batch_size=8)
+    assert batched[1].text == short  # results come back in input order
+    np.testing.assert_allclose(batched[1].logprobs, alone.logprobs, atol=1e-5)
+    np.testing.assert_allclose(batched[1].entropies, alone.entropies, atol=1e-5)
+
+
+def test_truncation_is_reported(model):
+    s = L.score(model, ["abcdefghij", "abc"], max_tokens=5)
+    assert s[0].truncated and len(s[0].token_ids) == 5
+    assert not s[1].truncated
+
+
+def test_batches_respect_the_logits_budget(monkeypatch):
+    monkeypatch.setattr(L, "LOGITS_BUDGET", 1000)
+    groups = L._batches([10, 50, 20, 30, 5], vocab=10, batch_size=None)  # 100 tokens per batch
+    assert sorted(i for g in groups for i in g) == [0, 1, 2, 3, 4]
+    lengths = [10, 50, 20, 30, 5]
+    for g in groups:
+        assert len(g) * max(lengths[i] for i in g) <= 100 or len(g) == 1
+    assert L._batches([3, 3, 3, 3], vocab=1, batch_size=2) == [[0, 1], [2, 3]]
+
+
+def test_deadline_stops_between_batches(model):
+    with pytest.raises(L.TimeBudgetError, match="time budget"):
+        L.score(model, ["abc", "defg"], batch_size=1, deadline=time.monotonic() - 1)
+
+
+def test_max_tokens_below_two_is_refused(model):
+    with pytest.raises(L.InputError):
+        L.score(model, ["abc"], max_tokens=1)
+
+
+def test_generate_greedy_is_deterministic_and_sampling_is_seeded(model):
+    a = L.generate(model, "abc", max_new_tokens=8)
+    b = L.generate(model, "abc", max_new_tokens=8)
+    assert a.token_ids == b.token_ids and len(a.token_ids) <= 8
+    s1 = L.generate(model, "abc", max_new_tokens=8, sample=True, seed=3)
+    s2 = L.generate(model, "abc", max_new_tokens=8, sample=True, seed=3)
+    assert s1.token_ids == s2.token_ids
+    assert a.tokens_per_s > 0
+
+
+def test_chat_without_template_is_a_clear_error(model):
+    with pytest.raises(L.InputError, match="no chat template"):
+        L.generate(model, "hi", chat=True)

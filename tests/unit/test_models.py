@@ -1,0 +1,169 @@
+"""Registry behaviour without the packaged models: names, profiles, overrides, cache checks,
+one load under concurrency, the local-folder path and the bitsandbytes configuration."""
+import json
+import threading
+import time
+
+import pytest
+import torch
+
+from backends import models
+from backends.models import (CAUSAL_LM, EMBEDDER, HUB, LOCAL, ModelError, ModelRegistry, UnknownModelError,
+                             _cache_valid)
+from tests.fakes import save_tiny_folder
+
+
+@pytest.fixture
+def reg(tmp_path, monkeypatch):
+    for slot in models.SLOTS:
+        monkeypatch.delenv(f"WORKBENCH_MODEL_{slot.upper()}", raising=False)
+    monkeypatch.delenv("WORKBENCH_EXTRA_MODELS", raising=False)
+    return ModelRegistry("cpu", cache_dir=tmp_path / "cache", device="cpu")
+
+
+def test_cpu_profile_uses_packaged_models(reg):
+    assert reg.slots["chat"] == "smollm2-135m-instruct"
+    assert reg.slots["base"] == "gemma3-270m"
+    assert reg.slots["embedder"] == "all-minilm-l6-v2"
+    for name in reg.slots.values():
+        assert reg.spec(name).source in (models.PACKAGE_GGUF, models.PACKAGE_ST)
+
+
+def test_gpu_profile_uses_the_papers_hub_models(tmp_path):
+    reg = ModelRegistry("gpu", cache_dir=tmp_path, device="cpu")
+    assert reg.spec(reg.slots["observer"]).location == "tiiuae/falcon-7b"
+    assert reg.spec(reg.slots["performer"]).location == "tiiuae/falcon-7b-instruct"
+    assert reg.spec(reg.slots["base"]).source == HUB
+
+
+def test_unknown_model_lists_valid_names(reg):
+    with pytest.raises(UnknownModelError) as e:
+        reg.get("no-such-model")
+    msg = str(e.value)
+    assert "no-such-model" in msg and "smollm2-135m-instruct" in msg and "gemma3-270m" in msg
+
+
+def test_unknown_profile_and_slot(tmp_path, reg):
+    with pytest.raises(ModelError, match="valid profiles"):
+        ModelRegistry("tpu", cache_dir=tmp_path)
+    with pytest.raises(ModelError, match="valid slots"):
+        reg.set_slot("nonsense", "gemma3-270m")
+
+
+def test_slot_override_by_argument_and_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_MODEL_CHAT", "gemma3-270m")
+    reg = ModelRegistry("cpu", cache_dir=tmp_path, overrides={"early_exit": "gemma3-270m"})
+    assert reg.slots["chat"] == "gemma3-270m" and reg.slots["early_exit"] == "gemma3-270m"
+    assert reg.resolve(None, "chat") == "gemma3-270m"
+    assert reg.resolve("chat") == "gemma3-270m"  # a slot name resolves to its model
+
+
+def test_add_model_by_folder_and_hub_id(reg, tmp_path):
+    folder = save_tiny_folder(tmp_path / "tiny")
+    spec = reg.add("tiny", str(folder))
+    assert spec.source == LOCAL and spec.role == CAUSAL_LM
+    hub = reg.add("qwen-small", "Qwen/Qwen2.5-0.5B-Instruct")
+    assert hub.source == HUB and hub.location == "Qwen/Qwen2.5-0.5B-Instruct"
+    with pytest.raises(ModelError, match="neither an existing folder nor a hub id"):
+        reg.add("bad", "/does/not/exist")
+
+
+def test_public_mode_refuses_new_models(tmp_path):
+    reg = ModelRegistry("cpu", cache_dir=tmp_path, public=True)
+    with pytest.raises(ModelError, match="public mode"):
+        reg.add("x", "owner/model")
+    with pytest.raises(UnknownModelError):
+        reg.set_slot("chat", "owner/model")
+
+
+def test_local_folder_loads_through_the_transformers_path(reg, tmp_path):
+    folder = save_tiny_folder(tmp_path / "tiny")
+    reg.add("tiny", str(folder))
+    m = reg.get("tiny")
+    assert m.loaded_from == "folder" and m.device == "cpu" and m.dtype == "float32"
+    assert m.n_params > 0 and m.memory_bytes > 0 and not m.quantized
+    assert reg.get("tiny") is m  # loaded once, shared
+    assert [row["name"] for row in reg.loaded()] == ["tiny"]
+    assert reg.unload("tiny") and reg.loaded() == [] and not reg.unload("tiny")
+
+
+def test_hub_model_offline_and_uncached_fails_fast(reg, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    t0 = time.perf_counter()
+    with pytest.raises(ModelError, match="not in the local hub cache") as e:
+        reg.get("falcon-7b")
+    assert time.perf_counter() - t0 < 5
+    assert "tiiuae/falcon-7b" in str(e.value)
+
+
+def test_missing_package_gives_install_hint(reg):
+    spec = models.ModelSpec("ghost", CAUSAL_LM, models.PACKAGE_GGUF, "no_such_pkg_xyz", gguf_file="x.gguf")
+    reg.register(spec)
+    with pytest.raises(ModelError, match="no-such-pkg-xyz.*not installed"):
+        reg.get("ghost")
+
+
+def test_bnb_config_is_nf4_with_bf16_compute():
+    cfg = models.bnb_4bit_config()
+    assert cfg.load_in_4bit and not cfg.load_in_8bit
+    assert cfg.bnb_4bit_quant_type == "nf4"
+    assert cfg.bnb_4bit_compute_dtype == torch.bfloat16
+
+
+def test_cuda_load_kwargs_quantise_hub_models_only(reg):
+    hub = reg.spec("mistral-7b")
+    kw = models.load_kwargs(hub, "cuda", from_cache=False)
+    assert kw["quantization_config"].bnb_4bit_quant_type == "nf4" and kw["device_map"] == "auto"
+    assert kw["trust_remote_code"] is False and kw["dtype"] == torch.bfloat16
+    cached = models.load_kwargs(reg.spec("smollm2-135m-instruct"), "cuda", from_cache=True)
+    assert "quantization_config" not in cached and cached["dtype"] == torch.bfloat16
+    cpu = models.load_kwargs(hub, "cpu", from_cache=False)
+    assert cpu == {"trust_remote_code": False, "dtype": torch.float32}
+
+
+def test_cache_manifest_detects_partial_and_corrupt_entries(tmp_path):
+    entry = tmp_path / "entry"
+    assert not _cache_valid(entry)
+    entry.mkdir()
+    (entry / "model.safetensors").write_bytes(b"x" * 100)
+    assert not _cache_valid(entry)  # no manifest: a half-written entry
+    manifest = {"format": models.CACHE_FORMAT, "files": {"model.safetensors": 100}}
+    (entry / models.MANIFEST).write_text(json.dumps(manifest))
+    assert _cache_valid(entry)
+    (entry / "model.safetensors").write_bytes(b"x" * 50)  # truncated
+    assert not _cache_valid(entry)
+    (entry / models.MANIFEST).write_text("{not json")
+    assert not _cache_valid(entry)
+
+
+def test_concurrent_first_requests_load_once(reg, monkeypatch):
+    calls = []
+
+    def slow_load(spec, progress):
+        calls.append(spec.name)
+        time.sleep(0.3)
+        return object()
+
+    monkeypatch.setattr(reg, "_load", slow_load)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(reg.get("chat"))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == ["smollm2-135m-instruct"]
+    assert len(got) == 8 and all(g is got[0] for g in got)
+    # Two slots naming the same model share it.
+    assert reg.get("observer") is got[0]
+
+
+def test_extra_models_from_environment(tmp_path, monkeypatch):
+    folder = save_tiny_folder(tmp_path / "tiny")
+    monkeypatch.setenv("WORKBENCH_EXTRA_MODELS", f"mine={folder}")
+    reg = ModelRegistry("cpu", cache_dir=tmp_path, overrides={"chat": "mine"})
+    assert reg.slots["chat"] == "mine" and reg.spec("mine").source == LOCAL
+    assert reg.spec("all-minilm-l6-v2").role == EMBEDDER
+    monkeypatch.setenv("WORKBENCH_EXTRA_MODELS", "broken")
+    with pytest.raises(ModelError, match="NAME=VALUE"):
+        ModelRegistry("cpu", cache_dir=tmp_path)
