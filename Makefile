@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 HOST   ?= 127.0.0.1
 PORT   ?= 7860
 
-.PHONY: setup setup-dev run test test-unit test-fast bench chromium clean-cache
+.PHONY: setup setup-dev run test test-unit bench chromium clean-cache detector-benchmark
 
 setup: $(VENV)/.setup-done
 
@@ -43,6 +43,12 @@ test-unit: setup-dev
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_foundation.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_detector.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_cosine.py
+
+# Regenerate the detector's benchmark texts and calibration (about 20 minutes on 2 cores).
+detector-benchmark: setup
+	HF_HUB_OFFLINE=1 $(PY) scripts/build_detector_benchmark.py
 
 # Remove converted weights (they are rebuilt at the next load).
 clean-cache:

@@ -112,6 +112,15 @@ def _batches(lengths: list[int], vocab: int, batch_size: int | None) -> list[lis
     return groups
 
 
+def vocab_size(lm: "LoadedModel") -> int:
+    return int(lm.model.config.get_text_config().vocab_size)
+
+
+def plan_batches(lm: "LoadedModel", ids: list[list[int]], batch_size: int | None) -> list[list[int]]:
+    """How :func:`forward_logits` would group these encoded texts for this model."""
+    return _batches([len(x) for x in ids], vocab_size(lm), batch_size)
+
+
 def forward_logits(
     lm: "LoadedModel",
     texts: Sequence[str],
@@ -121,11 +130,13 @@ def forward_logits(
     deadline: float | None = None,
     progress: ProgressFn | None = None,
     encoded: tuple[list[list[int]], list[bool]] | None = None,
+    groups: list[list[int]] | None = None,
 ) -> Iterator[Batch]:
     """Run the model over texts in padded batches and yield each batch's logits.
 
     ``deadline`` is a ``time.monotonic()`` value; past it, :class:`TimeBudgetError` is raised
-    between batches. ``encoded`` reuses ids from :func:`encode`.
+    between batches. ``encoded`` reuses ids from :func:`encode`; ``groups`` fixes the batches (lists
+    of text indices), so that two models can be run over identical batches.
     """
     import torch
 
@@ -133,8 +144,8 @@ def forward_logits(
     if not ids:
         return
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    vocab = int(lm.model.config.get_text_config().vocab_size)
-    groups = _batches([len(x) for x in ids], vocab, batch_size)
+    if groups is None:
+        groups = plan_batches(lm, ids, batch_size)
     device = next(lm.model.parameters()).device
     done = 0
     for group in groups:
@@ -240,3 +251,59 @@ def generate(
     seconds = time.perf_counter() - t0
     new = out[0, input_ids.shape[1]:].tolist()
     return Generation(prompt, tok.decode(new, skip_special_tokens=True), new, seconds)
+
+
+def greedy_continue(
+    lm: "LoadedModel",
+    input_ids: "torch.Tensor",
+    max_new_tokens: int,
+    *,
+    stop: Callable[[list[int]], bool] | None = None,
+    deadline: float | None = None,
+) -> tuple[list[list[int]], list[list[float]]]:
+    """Greedy continuation of B equal-length rows, as one batch with a KV cache.
+
+    Rows that finish (EOS, or ``stop(ids)`` true) leave the batch and its cache at once, so the
+    batch never pays for finished rows. Returns per row the new token ids (the stopping token
+    included, EOS excluded) and, per new token, p(top-1) - p(top-2) of the distribution it was
+    chosen from. input_ids: (B, L) long, no padding (the rows share a length).
+    """
+    import torch
+
+    eos = lm.tokenizer.eos_token_id
+    rows = input_ids.shape[0]
+    seqs: list[list[int]] = [[] for _ in range(rows)]
+    gaps: list[list[float]] = [[] for _ in range(rows)]
+    if max_new_tokens <= 0:
+        return seqs, gaps
+    device = next(lm.model.parameters()).device
+    active = list(range(rows))
+    with torch.inference_mode():
+        out = lm.model(input_ids=input_ids.to(device), use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        logits = out.logits[:, -1]
+        for step in range(max_new_tokens):
+            top = torch.softmax(logits.float(), dim=-1).topk(2, dim=-1)
+            nxt = top.indices[:, 0]
+            gap = (top.values[:, 0] - top.values[:, 1]).tolist()
+            keep = []
+            for j, row in enumerate(active):
+                t = int(nxt[j])
+                if t == eos:
+                    continue
+                seqs[row].append(t)
+                gaps[row].append(gap[j])
+                if stop is None or not stop(seqs[row]):
+                    keep.append(j)
+            if not keep or step == max_new_tokens - 1:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeBudgetError("Decoding ran past the request's time budget; lower the token limit.")
+            if len(keep) < len(active):
+                index = torch.tensor(keep, device=device)
+                cache.batch_select_indices(index)
+                nxt = nxt[index]
+                active = [active[j] for j in keep]
+            out = lm.model(input_ids=nxt[:, None], past_key_values=cache, use_cache=True)
+            logits = out.logits[:, -1]
+    return seqs, gaps

@@ -1,0 +1,352 @@
+"""Binoculars zero-shot detection of machine-generated text (Hans et al. 2024).
+
+For a text tokenised to x_1..x_L, an observer M1 and a performer M2 (sharing one tokenizer):
+
+    log PPL_M1(s)        = -(1/L) sum_i log M1(s)_i[x_i]
+    log X-PPL_M1,M2(s)   = -(1/L) sum_i sum_v M1(s)_i[v] * log M2(s)_i[v]
+    B(s)                 = log PPL_M1(s) / log X-PPL_M1,M2(s)          (low B: machine)
+
+The sum over i runs over the scored positions (every token after the first, which nothing
+predicts). With M1 = M2 the denominator is the mean entropy of the model's predictions and one
+forward pass gives both terms ("single-model" mode). The authors' public code takes the numerator
+from the performer instead; ``numerator="performer"`` reproduces that.
+
+Everything returned is plain Python/numpy; nothing here imports Gradio.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from backends import lm as L
+from backends.config import InputError, limits
+from backends.models import LoadedModel, registry
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "detector"
+BENCHMARK_PATH = ASSETS / "benchmark.jsonl"
+CALIBRATION_PATH = ASSETS / "calibration.json"
+
+# The public code's thresholds for Falcon-7B / Falcon-7B-instruct; they mean nothing for other pairs.
+FALCON_PAIR = ("falcon-7b", "falcon-7b-instruct")
+FALCON_THRESHOLDS = {"accuracy": 0.9015310749276843, "low-fpr": 0.8536432310785527}
+MIN_TOKENS = 16  # fewer scored tokens than this and the score is mostly noise
+REPORT_FPRS = (0.0001, 0.001, 0.01)  # 0.01 %, 0.1 %, 1 %
+NUMERATORS = ("observer", "performer")
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class BinocularsResult:
+    """The score of one text, with the per-token terms it averages (nats)."""
+
+    text: str
+    score: float  # B = log_ppl / log_xppl; lower means more machine-like
+    log_ppl: float  # numerator: mean surprise of the actual tokens
+    log_xppl: float  # denominator: mean expected surprise (cross-entropy observer -> performer)
+    threshold: float  # the threshold the verdict used
+    is_machine: bool  # score < threshold
+    tokens: list[str]  # the scored tokens (token 2..L), decoded one by one
+    token_log_ppl: list[float]  # per token: -log M(x_i), numerator model
+    token_log_xppl: list[float]  # per position: sum_v M1[v] * -log M2[v]
+    n_tokens: int  # scored tokens
+    truncated: bool  # the text was cut to max_tokens
+    single_model: bool  # observer and performer are the same model (one forward pass)
+    observer: str
+    performer: str
+    numerator: str  # "observer" (paper) or "performer" (authors' code)
+    threshold_source: str  # where the threshold came from
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """ROC analysis of a detector score where *lower* means machine."""
+
+    auroc: float
+    fpr: list[float]  # ROC points, increasing
+    tpr: list[float]
+    thresholds: list[float]  # a text is called machine when score < threshold
+    tpr_at_fpr: dict[float, float]  # for each FPR in REPORT_FPRS (and target_fpr)
+    threshold: float  # threshold whose FPR on the human texts is at most target_fpr
+    target_fpr: float
+    n_human: int
+    n_machine: int
+
+
+@dataclass(frozen=True)
+class PairInfo:
+    observer: str
+    performer: str
+    single_model: bool
+
+
+def default_pair() -> tuple[str, str]:
+    reg = registry()
+    return reg.slots["observer"], reg.slots["performer"]
+
+
+def check_pair(observer: LoadedModel, performer: LoadedModel) -> None:
+    """Refuse an observer/performer pair that does not share one tokenizer (same vocabulary, same ids)."""
+    if observer is performer:
+        return
+    v1, v2 = observer.tokenizer.get_vocab(), performer.tokenizer.get_vocab()
+    if v1 != v2:
+        only = len(set(v1) ^ set(v2))
+        raise InputError(
+            f"{observer.name} and {performer.name} do not share a tokenizer ({len(v1):,} vs {len(v2):,} "
+            f"entries, {only:,} tokens in one only). Binoculars compares the two models' predictions "
+            "token by token, so both must tokenise every text identically. Pick a base model and its "
+            "instruction-tuned sibling, or one model for single-model mode."
+        )
+    probe = "Binoculars checks tokenizers: 12345, ünïcödé, emoji 😀."
+    if observer.tokenizer(probe)["input_ids"] != performer.tokenizer(probe)["input_ids"]:
+        raise InputError(f"{observer.name} and {performer.name} share a vocabulary but tokenise text "
+                         "differently (special tokens differ), so their predictions cannot be compared.")
+
+
+def default_threshold(observer: str, performer: str, numerator: str = "observer") -> tuple[float, str]:
+    """(threshold, where it came from) for a pair: the paper's for Falcon, else a stored calibration."""
+    if (observer, performer) == FALCON_PAIR and numerator == "observer":
+        return FALCON_THRESHOLDS["low-fpr"], "paper (Falcon pair, low-FPR threshold)"
+    stored = load_calibrations().get(calibration_key(observer, performer, numerator))
+    if stored is not None:
+        return float(stored["threshold"]), (f"built-in benchmark calibration at {stored['target_fpr']:.0%} FPR "
+                                            f"(AUROC {stored['auroc']:.3f})")
+    # No calibration for this pair: the paper's accuracy threshold is a placeholder, said as such.
+    return FALCON_THRESHOLDS["accuracy"], "uncalibrated (the paper's Falcon threshold; calibrate this pair)"
+
+
+def calibration_key(observer: str, performer: str, numerator: str = "observer") -> str:
+    return f"{observer}|{performer}|{numerator}"
+
+
+def load_calibrations() -> dict:
+    try:
+        return json.loads(CALIBRATION_PATH.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _terms(obs_logits, perf_logits, input_ids, n: int, numerator: str):
+    """Per-position numerator and denominator terms for one text (float64 numpy, length n-1).
+
+    obs_logits, perf_logits: (T, V) logits of each model at the text's positions (the same tensor
+    in single-model mode); input_ids: (T,). Position i predicts token i+1.
+    """
+    import torch
+
+    obs_lp = torch.log_softmax(obs_logits[: n - 1].double(), -1)  # (n-1, V)
+    perf_lp = obs_lp if perf_logits is obs_logits else torch.log_softmax(perf_logits[: n - 1].double(), -1)
+    target = input_ids[1:n].unsqueeze(-1)
+    num_lp = obs_lp if numerator == "observer" else perf_lp
+    token_log_ppl = -num_lp.gather(-1, target).squeeze(-1)  # (n-1,)
+    token_log_xppl = -(obs_lp.exp() * perf_lp).sum(-1)  # (n-1,) cross-entropy M1 -> M2
+    return token_log_ppl.numpy(), token_log_xppl.numpy()
+
+
+def binoculars(
+    texts: Sequence[str],
+    observer: str | None = None,
+    performer: str | None = None,
+    *,
+    numerator: str = "observer",
+    threshold: float | None = None,
+    max_tokens: int | None = None,
+    min_tokens: int = MIN_TOKENS,
+    batch_size: int | None = 16,
+    time_budget_s: float | None = None,
+    progress: ProgressFn | None = None,
+) -> list[BinocularsResult]:
+    """Binoculars scores of texts, in order.
+
+    observer/performer: registry names (None: the profile's defaults). numerator: "observer" (the
+    paper) or "performer" (the authors' code). threshold: None for the pair's default. Texts are cut
+    to ``max_tokens`` (default: the configured limit, 512). A text with fewer than ``min_tokens``
+    scored tokens raises InputError naming it.
+    """
+    if numerator not in NUMERATORS:
+        raise InputError(f"numerator must be one of {NUMERATORS}, got {numerator!r}.")
+    texts = list(texts)
+    if not texts:
+        raise InputError("No texts to score.")
+    lim = limits()
+    max_tokens = min(max_tokens or lim.max_tokens, lim.max_tokens)
+    budget = time_budget_s if time_budget_s is not None else lim.time_budget_s
+    deadline = time.monotonic() + budget
+    reg = registry()
+    d_obs, d_perf = default_pair()
+    obs_name, perf_name = reg.resolve(observer or d_obs), reg.resolve(performer or d_perf)
+    for n_ in (obs_name, perf_name):
+        if not reg.spec(n_).is_lm:
+            raise InputError(f"{n_} is not a language model; Binoculars needs two causal LMs.")
+    obs = reg.get(obs_name)
+    perf = obs if perf_name == obs_name else reg.get(perf_name)
+    check_pair(obs, perf)
+    single = obs is perf
+    if threshold is None:
+        threshold, source = default_threshold(obs_name, perf_name, numerator)
+    else:
+        if not math.isfinite(threshold):
+            raise InputError("The threshold must be a finite number.")
+        source = "user"
+
+    encoded = L.encode(obs, texts, max_tokens)
+    for i, ids in enumerate(encoded[0]):
+        if len(ids) - 1 < min_tokens:
+            raise InputError(
+                f"Text {i + 1} has {max(len(ids) - 1, 0)} scorable tokens; at least {min_tokens} are needed "
+                "to judge it (a score over a handful of tokens is mostly noise)."
+            )
+    # Both models run over identical batches (sized for the larger vocabulary), so their logits line up.
+    big = max((obs, perf), key=L.vocab_size)
+    groups = L.plan_batches(big, encoded[0], batch_size)
+    common = dict(max_tokens=max_tokens, batch_size=batch_size, deadline=deadline, encoded=encoded, groups=groups)
+    perf_batches = None if single else L.forward_logits(perf, texts, **common)
+    results: list[BinocularsResult | None] = [None] * len(texts)
+    for batch in L.forward_logits(obs, texts, progress=progress, **common):
+        pbatch = next(perf_batches) if perf_batches is not None else batch
+        for row, i in enumerate(batch.indices):
+            n = int(batch.attention_mask[row].sum())
+            ol = batch.logits[row]
+            pl = ol if single else pbatch.logits[row]
+            t_ppl, t_x = _terms(ol, pl, batch.input_ids[row], n, numerator)
+            log_ppl, log_xppl = float(t_ppl.mean()), float(t_x.mean())
+            score = log_ppl / log_xppl if log_xppl > 0 else float("inf")
+            ids = batch.input_ids[row, 1:n].tolist()
+            results[i] = BinocularsResult(
+                text=texts[i], score=score, log_ppl=log_ppl, log_xppl=log_xppl, threshold=float(threshold),
+                is_machine=bool(score < threshold), tokens=obs.tokenizer.batch_decode([[t] for t in ids]),
+                token_log_ppl=t_ppl.tolist(), token_log_xppl=t_x.tolist(), n_tokens=n - 1,
+                truncated=batch.truncated[row], single_model=single, observer=obs_name, performer=perf_name,
+                numerator=numerator, threshold_source=source,
+            )
+    return [r for r in results if r is not None]
+
+
+def perplexity(texts: Sequence[str], model: str | None = None, *, max_tokens: int | None = None,
+               time_budget_s: float | None = None) -> list[float]:
+    """The baseline the paper argues against: log-perplexity alone (low: machine)."""
+    lim = limits()
+    m = registry().get(model or default_pair()[0])
+    deadline = time.monotonic() + (time_budget_s if time_budget_s is not None else lim.time_budget_s)
+    scores = L.score(m, list(texts), max_tokens=min(max_tokens or lim.max_tokens, lim.max_tokens), top_k=1,
+                     deadline=deadline)
+    return [s.mean_nll for s in scores]
+
+
+# ----- calibration ------------------------------------------------------------------------------
+def roc(human_scores: Sequence[float], machine_scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC of "machine when score < t" (machine is the positive class): (fpr, tpr, thresholds).
+
+    Thresholds sit halfway between consecutive distinct scores (plus one below and one above all of
+    them), so every achievable operating point is listed once; ties between classes move together.
+    """
+    h = np.asarray(human_scores, dtype=float)
+    m = np.asarray(machine_scores, dtype=float)
+    if h.size == 0 or m.size == 0:
+        raise InputError("Calibration needs at least one human and one machine text.")
+    if not (np.isfinite(h).all() and np.isfinite(m).all()):
+        raise InputError("Calibration scores must be finite numbers.")
+    values = np.unique(np.concatenate([h, m]))  # ascending
+    cuts = np.concatenate([[values[0] - 1.0], (values[:-1] + values[1:]) / 2, [values[-1] + 1.0]])
+    fpr = np.array([(h < t).mean() for t in cuts])
+    tpr = np.array([(m < t).mean() for t in cuts])
+    return fpr, tpr, cuts
+
+
+def auroc(human_scores: Sequence[float], machine_scores: Sequence[float]) -> float:
+    """P(machine score < human score) + 0.5 P(tie): the area under the ROC curve."""
+    h = np.asarray(human_scores, dtype=float)[None, :]
+    m = np.asarray(machine_scores, dtype=float)[:, None]
+    return float((m < h).mean() + 0.5 * (m == h).mean())
+
+
+def calibrate_scores(human_scores: Sequence[float], machine_scores: Sequence[float],
+                     target_fpr: float = 0.01) -> Calibration:
+    """ROC, AUROC, TPR at low FPRs, and the largest threshold whose FPR is at most target_fpr."""
+    if not 0 <= target_fpr < 1:
+        raise InputError("The target false-positive rate must be in [0, 1).")
+    fpr, tpr, cuts = roc(human_scores, machine_scores)
+    tpr_at = {}
+    for f in sorted(set(REPORT_FPRS) | {target_fpr}):
+        ok = fpr <= f + 1e-12
+        tpr_at[f] = float(tpr[ok].max())
+    ok = np.flatnonzero(fpr <= target_fpr + 1e-12)
+    best = ok[np.argmax(tpr[ok])]
+    # Where several cuts share the best TPR, the largest is the most permissive one with this FPR.
+    same = ok[(tpr[ok] == tpr[best]) & (fpr[ok] == fpr[best])]
+    threshold = float(cuts[same.max()])
+    return Calibration(auroc=auroc(human_scores, machine_scores), fpr=fpr.tolist(), tpr=tpr.tolist(),
+                       thresholds=cuts.tolist(), tpr_at_fpr=tpr_at, threshold=threshold, target_fpr=target_fpr,
+                       n_human=len(human_scores), n_machine=len(machine_scores))
+
+
+def calibrate(human_texts: Sequence[str], machine_texts: Sequence[str], target_fpr: float = 0.01,
+              observer: str | None = None, performer: str | None = None, numerator: str = "observer",
+              **kwargs) -> Calibration:
+    """Score labelled texts with Binoculars and calibrate a threshold for a target FPR."""
+    scores = binoculars(list(human_texts) + list(machine_texts), observer, performer, numerator=numerator,
+                        threshold=0.0, **kwargs)
+    h = [r.score for r in scores[: len(human_texts)]]
+    m = [r.score for r in scores[len(human_texts):]]
+    return calibrate_scores(h, m, target_fpr)
+
+
+# ----- the built-in benchmark ------------------------------------------------------------------
+@dataclass(frozen=True)
+class BenchmarkItem:
+    text: str
+    label: str  # "human" or "machine"
+    source: str
+    generator: str = ""  # registry name of the model that wrote it ("" for human texts)
+    meta: dict = field(default_factory=dict)
+
+
+def load_benchmark(path: Path = BENCHMARK_PATH) -> list[BenchmarkItem]:
+    items = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            d = json.loads(line)
+            items.append(BenchmarkItem(d["text"], d["label"], d.get("source", ""), d.get("generator", ""),
+                                       {k: v for k, v in d.items() if k not in ("text", "label", "source",
+                                                                                  "generator")}))
+    return items
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Binoculars and the perplexity baseline on labelled texts."""
+
+    binoculars: Calibration
+    perplexity: Calibration
+    by_generator: dict[str, dict[str, float]]  # generator -> {"binoculars_auroc", "perplexity_auroc", "n"}
+    scores: list[dict]  # one row per text: label, generator, binoculars, log_ppl, log_xppl
+    seconds: float
+    tokens: int
+
+
+def evaluate(items: Sequence[BenchmarkItem], observer: str | None = None, performer: str | None = None,
+             numerator: str = "observer", target_fpr: float = 0.01, time_budget_s: float | None = None,
+             progress: ProgressFn | None = None) -> Evaluation:
+    """Run Binoculars (and, from the same passes, the log-perplexity baseline) on labelled items."""
+    t0 = time.perf_counter()
+    res = binoculars([it.text for it in items], observer, performer, numerator=numerator, threshold=0.0,
+                     time_budget_s=time_budget_s, progress=progress, min_tokens=1)
+    rows = [{"label": it.label, "generator": it.generator or "human", "binoculars": r.score,
+             "log_ppl": r.log_ppl, "log_xppl": r.log_xppl, "n_tokens": r.n_tokens} for it, r in zip(items, res)]
+    human = [r for r in rows if r["label"] == "human"]
+    machine = [r for r in rows if r["label"] == "machine"]
+    b = calibrate_scores([r["binoculars"] for r in human], [r["binoculars"] for r in machine], target_fpr)
+    p = calibrate_scores([r["log_ppl"] for r in human], [r["log_ppl"] for r in machine], target_fpr)
+    by_gen = {}
+    for gen in sorted({r["generator"] for r in machine}):
+        ms = [r for r in machine if r["generator"] == gen]
+        by_gen[gen] = {"n": len(ms),
+                       "binoculars_auroc": auroc([r["binoculars"] for r in human], [r["binoculars"] for r in ms]),
+                       "perplexity_auroc": auroc([r["log_ppl"] for r in human], [r["log_ppl"] for r in ms])}
+    return Evaluation(b, p, by_gen, rows, time.perf_counter() - t0, sum(r["n_tokens"] for r in rows))

@@ -1,0 +1,66 @@
+"""The Detector tab through gradio_client, on the real packaged model."""
+import json
+
+import pytest
+from gradio_client import Client, handle_file
+
+from tabs.detector import EXAMPLES
+
+pytestmark = pytest.mark.app
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def _example(kind_name):
+    return next(e["text"] for e in EXAMPLES if e["name"].startswith(kind_name))
+
+
+def test_detect_an_example_end_to_end(client):
+    verdict, gauge, strip, lines, export = client.predict(
+        _example("Machine: SmolLM2"), "smollm2-135m-instruct", "smollm2-135m-instruct", "observer",
+        "default for this pair", 0.9, api_name="/detect")
+    assert "score" in verdict and "single-model" in verdict
+    assert 'class="tok"' in strip
+    result = json.loads(open(export).read())
+    assert result["n_tokens"] == len(result["tokens"]) == len(result["token_log_ppl"]) > 16
+    assert result["single_model"] is True
+    assert result["is_machine"] == (result["score"] < result["threshold"])
+
+
+def test_detect_rejects_empty_and_short_text_with_a_message(client):
+    with pytest.raises(Exception, match="empty"):
+        client.predict("   ", "smollm2-135m-instruct", "smollm2-135m-instruct", "observer",
+                       "default for this pair", 0.9, api_name="/detect")
+    with pytest.raises(Exception, match="too few|at least 16"):
+        client.predict("Hi there.", "smollm2-135m-instruct", "smollm2-135m-instruct", "observer",
+                       "default for this pair", 0.9, api_name="/detect")
+
+
+def test_detect_refuses_a_pair_without_a_shared_tokenizer(client):
+    with pytest.raises(Exception, match="do not share a tokenizer"):
+        client.predict(_example("Human"), "smollm2-135m-instruct", "gemma3-270m", "observer",
+                       "default for this pair", 0.9, api_name="/detect")
+
+
+def test_batch_upload_with_labels(client, tmp_path):
+    rows = [{"text": e["text"], "label": e["kind"]} for e in EXAMPLES]
+    path = tmp_path / "texts.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    table, csv_path, summary, roc = client.predict(handle_file(str(path)), "smollm2-135m-instruct",
+                                                   "smollm2-135m-instruct", "observer", 1.0,
+                                                   api_name="/detect_batch")
+    data = table["data"] if isinstance(table, dict) else table
+    assert len(data) == len(rows)
+    assert "AUROC" in summary
+    assert open(csv_path).read().count("\n") == len(rows) + 1
+
+
+def test_batch_malformed_upload_names_the_row(client, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("text,label\nfine text here,human\nother,perhaps\n")
+    with pytest.raises(Exception, match="Row 3"):
+        client.predict(handle_file(str(path)), "smollm2-135m-instruct", "smollm2-135m-instruct", "observer", 1.0,
+                       api_name="/detect_batch")

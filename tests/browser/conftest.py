@@ -1,0 +1,35 @@
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps trying to reach the (closed) network.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="session")
+def page(app_url):
+    """One headless Chromium page on the running app; JavaScript errors are collected on it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(app_url, wait_until="load", timeout=120_000)
+        page.get_by_role("tab", name="Models", exact=True).wait_for(timeout=120_000)
+        page.js_errors = errors
+        yield page
+        browser.close()
+
+
+def no_error_toast(page):
+    toasts = page.locator(".toast-body.error")
+    assert toasts.count() == 0, toasts.first.inner_text()
+
+
+def open_tab(page, title):
+    page.get_by_role("tab", name=title, exact=True).click()
+    page.wait_for_timeout(300)
