@@ -1,8 +1,165 @@
-"""CoT path explorer tab (placeholder until issue #4 lands)."""
-from tabs.common import placeholder
+"""CoT path explorer: branch on the top-k first tokens, decode each path greedily, rank by answer confidence."""
+from __future__ import annotations
+
+import csv
+import html
+import tempfile
+from collections import defaultdict
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from backends import cot_decoding as CD
+from backends.config import check_count, limits
+from backends.models import registry
+from tabs import plots
+from tabs.common import HEAVY, gpu, guarded
 
 TITLE = "CoT path explorer"
+EXAMPLES = [
+    "Janet has 3 apples and buys 5 more. How many apples does she have now?",
+    "A train travels 60 km per hour for 3 hours, then 40 km per hour for 2 hours. How many km does it travel in total?",
+    "I have 3 apples, my dad has 2 more apples than me, how many apples do we have in total?",
+    "Was Abraham Lincoln born in an even or odd year?",
+]
+INTRO = """
+**CoT-decoding** (Wang & Zhou 2024): ask a *pre-trained* model a question in plain QA format (`Q: … A:`), take
+each of the top-k tokens at the first decoding step, and continue every branch greedily. Some branches reason
+step by step before answering, and on those the model tends to be more **confident in its answer**:
+Δ = mean over the answer's tokens of p(top-1) − p(top-2). The **max path** takes the answer of the path with
+the largest Δ; the **aggregated** answer sums Δ over the paths giving each answer.
+"""
+HONEST = """
+*On the CPU profile* the model is Gemma-3-270M base: far too small to do arithmetic reliably (it gets a small
+fraction of even one-step problems right; run the evaluation tab to see). This tab shows the *mechanics* of
+CoT-decoding faithfully; the paper's effect (GSM8K 9.9 % → 25.1 % with Mistral-7B) needs the GPU profile's
+larger models.
+"""
+
+
+def _path_html(p: CD.Path, greedy: bool) -> str:
+    meta = (f'<div class="meta"><b>#{p.rank + 1}</b> first token <code>{html.escape(repr(p.first_token))}</code> · '
+            f'answer <b>{html.escape(p.answer) if p.answer is not None else "no answer found"}</b> · '
+            f'Δ = <b>{p.delta:.3f}</b>{" · reasoning steps" if p.has_reasoning else ""}'
+            f'{" · <i>greedy path</i>" if greedy else ""}</div>')
+    if not p.tokens:
+        return f'<div class="cot-path">{meta}<i>(empty: the path stopped at once)</i></div>'
+    strip = plots.token_strip(p.tokens, p.token_gaps, label="top-1 − top-2 probability", lo=0.0, hi=1.0,
+                              highlight=p.answer_span)
+    return f'<div class="cot-path">{meta}{strip}</div>'
+
+
+def _delta_bars(ex: CD.Exploration) -> go.Figure:
+    by_answer = defaultdict(list)
+    for p in ex.paths:
+        by_answer[p.answer if p.answer is not None else "no answer"].append(p)
+    fig = go.Figure()
+    for answer, paths in by_answer.items():
+        fig.add_trace(go.Bar(x=[f"#{p.rank + 1} {p.first_token!r}" for p in paths], y=[p.delta for p in paths],
+                             name=f"answer {answer}", hovertemplate="%{x}<br>Δ %{y:.3f}<extra>" + answer + "</extra>"))
+    fig.update_layout(title="Answer confidence Δ per path (bars coloured by answer)", yaxis_title="Δ", height=340,
+                      xaxis={"categoryorder": "array", "categoryarray": [f"#{p.rank + 1} {p.first_token!r}"
+                                                                         for p in ex.paths]},
+                      margin={"l": 60, "r": 20, "t": 50, "b": 80})
+    return fig
+
+
+@guarded
+@gpu
+def run_explore(question: str, model: str, k: float, branch_step: float, max_tokens: float, answer_type: str,
+                progress: gr.Progress = gr.Progress()):
+    """Explore the top-k paths of one question. Returns summary, path HTML, Delta chart, table, CSV."""
+    progress(0.1, desc="Decoding the k branches as one batch")
+    ex = CD.explore(question, model or None, k=int(check_count(k, what="k", low=1, high=20)),
+                    branch_step=check_count(branch_step, what="Branching step", low=0, high=limits().max_new_tokens),
+                    max_new_tokens=check_count(max_tokens, what="Token limit", low=4, high=limits().max_new_tokens),
+                    answer_type=answer_type)
+    votes = " · ".join(f"{a}: {v:.3f}" for a, v in sorted(ex.votes.items(), key=lambda kv: -kv[1])) or "none"
+    summary = (f"**Greedy answer:** {ex.greedy_answer or 'no answer found'} · **Max path:** "
+               f"{ex.max_path_answer or 'no answer found'} · **Aggregated:** {ex.aggregated_answer or 'no answer found'}"
+               f"\n\nΔ summed per answer: {votes}. {len(ex.paths)} paths from `{ex.model}` in {ex.seconds:.1f} s"
+               f"{f', branching after the greedy prefix {ex.prefix!r}' if ex.branch_step else ''}. "
+               f"Answer type: {ex.answer_type}.")
+    body = "".join(_path_html(p, p.rank == 0) for p in ex.paths)
+    rows = [[p.rank + 1, repr(p.first_token), p.answer or "", round(p.delta, 4), "yes" if p.has_reasoning else "",
+             p.text] for p in ex.paths]
+    out = tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="cot-paths-", delete=False, newline="")
+    w = csv.writer(out)
+    w.writerow(["rank", "first_token", "answer", "delta", "reasoning", "text"])
+    w.writerows(rows)
+    out.close()
+    return summary, body, _delta_bars(ex), rows, out.name
+
+
+@guarded
+@gpu
+def run_evaluation(model: str, n_problems: float, k: float, max_tokens: float, sc_samples: float,
+                   progress: gr.Progress = gr.Progress()):
+    """Accuracy of greedy, max path, aggregated and self-consistency on the first n built-in problems."""
+    n = check_count(n_problems, what="Number of problems", low=1, high=len(PROBLEMS))
+    ev = CD.evaluate(PROBLEMS[:n], model or None, k=check_count(k, what="k", low=1, high=20),
+                     max_new_tokens=check_count(max_tokens, what="Token limit", low=4, high=limits().max_new_tokens),
+                     sc_samples=check_count(sc_samples, what="Self-consistency samples", low=0, high=20),
+                     progress=lambda f, m: progress(f, desc=m), time_budget_s=max(limits().time_budget_s, 1800))
+    table = "| method | accuracy | 95 % interval |\n|---|---|---|\n" + "\n".join(
+        f"| {m} | {ev.accuracy[m]:.1%} | {ev.interval[m][0]:.1%} – {ev.interval[m][1]:.1%} |" for m in ev.accuracy)
+    md = (f"{table}\n\nMean Δ of paths with a correct answer **{ev.delta_correct:.3f}**, with a wrong or no answer "
+          f"**{ev.delta_wrong:.3f}** (the paper: correct CoT paths are more confident). {ev.n} problems in "
+          f"{ev.seconds:.0f} s.")
+    out = tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="cot-evaluation-", delete=False, newline="")
+    w = csv.DictWriter(out, fieldnames=list(ev.records[0]))
+    w.writeheader()
+    w.writerows(ev.records)
+    out.close()
+    return md, out.name
+
+
+PROBLEMS = CD.load_problems() if CD.PROBLEMS_PATH.exists() else []
 
 
 def build() -> None:
-    placeholder(TITLE, 4, "Chain-of-thought decoding without prompting: branch on the top-k first tokens, decode each path greedily and rank paths by the model's confidence in the answer.")
+    reg = registry()
+    gr.Markdown(INTRO)
+    if reg.profile == "cpu":
+        gr.Markdown(HONEST, elem_classes=["explain"])
+    with gr.Row():
+        model = gr.Dropdown(reg.lm_names(), value=reg.slots["base"], label="Model (a base model, as in the paper)")
+        k = gr.Slider(1, 20, value=10, step=1, label="k (branches)")
+        branch_step = gr.Slider(0, 32, value=0, step=1, label="Branch at step (0 = first token)")
+        max_tokens = gr.Slider(8, min(256, limits().max_new_tokens), value=96, step=8, label="Token limit")
+        answer_type = gr.Radio(["auto", "number", "free"], value="auto", label="Answer type",
+                               info="free: read the answer after 'So the answer is'")
+    with gr.Tabs():
+        with gr.Tab("Explore a question"):
+            question = gr.Textbox(label="Question", value=EXAMPLES[0], lines=2, max_length=2000)
+            gr.Examples([[e] for e in EXAMPLES], inputs=[question], label="Examples")
+            with gr.Row():
+                run = gr.Button("Decode the paths", variant="primary")
+                stop = gr.Button("Stop")
+            summary = gr.Markdown()
+            chart = gr.Plot(label="Δ per path")
+            gr.Markdown("Each path below, tokens shaded by the model's confidence at that step (top-1 minus top-2 "
+                        "probability: orange is confident); the answer span is outlined. Hover a token for its value.",
+                        elem_classes=["explain"])
+            paths = gr.HTML()
+            table = gr.Dataframe(headers=["rank", "first token", "answer", "Δ", "reasoning", "text"], wrap=True,
+                                 interactive=False, label="Paths")
+            export = gr.File(label="Paths (CSV)")
+            event = run.click(run_explore, [question, model, k, branch_step, max_tokens, answer_type],
+                              [summary, paths, chart, table, export], api_name="cot_explore", **HEAVY)
+            stop.click(None, None, None, cancels=[event])
+        with gr.Tab("Evaluate on the built-in problems"):
+            gr.Markdown(f"{len(PROBLEMS)} generated problems with known answers (`assets/cot/problems.jsonl`, rebuilt by "
+                        "`scripts/build_cot_problems.py`): arithmetic of one to three steps, some with distractors, and "
+                        "a few year-parity and yes/no questions. Each problem takes tens of seconds on a CPU: start "
+                        "with a few.")
+            with gr.Row():
+                n_problems = gr.Slider(1, max(len(PROBLEMS), 1), value=5, step=1, label="Problems (from the start)")
+                sc = gr.Slider(0, 20, value=5, step=1, label="Self-consistency samples")
+                run_eval = gr.Button("Evaluate", variant="primary")
+                stop_eval = gr.Button("Stop")
+            eval_md = gr.Markdown()
+            eval_csv = gr.File(label="Per-problem results (CSV)")
+            ev_event = run_eval.click(run_evaluation, [model, n_problems, k, max_tokens, sc], [eval_md, eval_csv],
+                                      api_name="cot_evaluate", **HEAVY)
+            stop_eval.click(None, None, None, cancels=[ev_event])

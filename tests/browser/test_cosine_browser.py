@@ -10,7 +10,7 @@ def test_heat_maps_render(page, artifacts):
     open_tab(page, "Cosine-similarity sandbox")
     page.get_by_role("button", name="Simulate and fit", exact=True).click()
     page.get_by_text("interactions").first.wait_for(timeout=120_000)
-    page.wait_for_timeout(1000)
+    page.locator(".js-plotly-plot").nth(1).wait_for(timeout=30_000)  # Plotly draws after the text arrives
     no_error_toast(page)
     assert page.locator(".js-plotly-plot").count() >= 2
     assert page.get_by_text("objective 1, alpha=0.5").count() >= 1

@@ -1,0 +1,406 @@
+"""CoT-decoding: chain-of-thought reasoning without prompting (Wang & Zhou 2024).
+
+Prompt a model in plain QA format ("Q: ...\\nA:"), branch on the top-k tokens at one decoding step,
+continue every branch greedily, and rank the paths by the model's confidence in its answer:
+
+    Delta_k = mean over answer tokens t of ( p(x_t^1 | x_<t) - p(x_t^2 | x_<t) )
+
+with x_t^1, x_t^2 the two most likely tokens at step t of path k. The max path takes the answer of
+the path with the largest Delta; the aggregated answer sums Delta over the paths giving each answer.
+
+All k branches decode together as one batch with a KV cache (they share the prompt, so no padding).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from backends.config import InputError, check_count, check_text, limits
+from backends.models import LoadedModel, registry
+
+PROBLEMS_PATH = Path(__file__).resolve().parent.parent / "assets" / "cot" / "problems.jsonl"
+STOP_STRINGS = ["\nQ:", "\n\n\n"]  # a base model in QA format goes on to invent the next question
+EXTENSION = "\nSo the answer is"
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+YES_NO_START = re.compile(r"^(is|are|was|were|do|does|did|can|could|will|would|has|have|had|should)\b", re.I)
+REASONING = re.compile(r"[=+×*/]|\b(so|then|because|therefore|first|total|each|left|altogether)\b", re.I)
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Path:
+    rank: int  # rank of the branching token among the top-k (0 = the greedy choice)
+    first_token: str  # the branching token
+    text: str  # the decoded continuation (from the branching token on)
+    tokens: list[str]  # each generated token, decoded
+    token_gaps: list[float]  # per token: p(top-1) - p(top-2) at its step
+    answer: str | None  # normalised answer, None when none was found
+    answer_span: tuple[int, int] | None  # token index range [start, end) of the answer on this path
+    delta: float  # mean gap over the answer tokens (0 when there is no answer span)
+    has_reasoning: bool  # heuristic: intermediate numbers or reasoning words before the answer
+
+
+@dataclass(frozen=True)
+class Exploration:
+    question: str
+    prompt: str
+    model: str
+    k: int
+    branch_step: int
+    answer_type: str  # "number" or "free"
+    paths: list[Path]
+    greedy_answer: str | None
+    max_path_answer: str | None
+    aggregated_answer: str | None
+    votes: dict[str, float]  # answer -> sum of Delta
+    seconds: float
+    prefix: str = ""  # greedy text before the branching step (branch_step > 0)
+
+
+@dataclass(frozen=True)
+class Problem:
+    question: str
+    answer: str
+    kind: str = "arithmetic"
+    meta: dict = field(default_factory=dict)
+
+
+# ----- small pure pieces -----------------------------------------------------------------------
+def confidence_gaps(probs: np.ndarray) -> np.ndarray:
+    """p(top-1) - p(top-2) per row of a (steps, vocab) probability matrix."""
+    top2 = -np.sort(-np.asarray(probs, dtype=float), axis=-1)[..., :2]
+    return top2[..., 0] - top2[..., 1]
+
+
+def normalise_number(text: str) -> str:
+    """"1,200.50" -> "1200.5", "-3" -> "-3": one canonical string per value."""
+    value = float(text.replace(",", ""))
+    return str(int(value)) if value == int(value) else repr(round(value, 6))
+
+
+def token_offsets(pieces_text: Sequence[str]) -> list[tuple[int, int]]:
+    """Character span of each token, given the cumulative decodes text_1..text_n (text_i = first i tokens)."""
+    spans, prev = [], 0
+    for t in pieces_text:
+        spans.append((prev, len(t)))
+        prev = len(t)
+    return spans
+
+
+def span_tokens(spans: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
+    """Token index range [a, b) of the tokens that overlap characters [start, end)."""
+    idx = [i for i, (s, e) in enumerate(spans) if s < end and e > start]
+    return (idx[0], idx[-1] + 1) if idx else None
+
+
+def find_number_answer(text: str) -> tuple[str, int, int] | None:
+    """The last number in the text: (normalised value, start char, end char), or None."""
+    found = list(NUMBER.finditer(text))
+    if not found:
+        return None
+    m = found[-1]
+    try:
+        return normalise_number(m.group()), m.start(), m.end()
+    except ValueError:
+        return None
+
+
+def clean_free_answer(text: str) -> str | None:
+    """The first clause of a "So the answer is ..." continuation, lower-cased, without punctuation."""
+    first = re.split(r"[.\n,;!?]", text.strip(), maxsplit=1)[0].strip().strip("\"'*: ").lower()
+    first = re.sub(r"^(that|:)\s*", "", first)
+    return first or None
+
+
+def aggregate(answers: Sequence[str | None], deltas: Sequence[float]) -> tuple[str | None, dict[str, float]]:
+    """The answer with the largest sum of Delta over the paths that give it (ties: first seen)."""
+    votes: dict[str, float] = defaultdict(float)
+    for a, d in zip(answers, deltas):
+        if a is not None:
+            votes[a] += d
+    if not votes:
+        return None, {}
+    best = max(votes.items(), key=lambda kv: kv[1])[0]
+    return best, dict(votes)
+
+
+def has_reasoning(text_before_answer: str) -> bool:
+    return len(NUMBER.findall(text_before_answer)) >= 2 or bool(REASONING.search(text_before_answer))
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p = successes / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+# ----- decoding --------------------------------------------------------------------------------
+def format_prompt(question: str, lm: LoadedModel, chat: bool = False) -> str:
+    if chat:
+        tok = lm.tokenizer
+        if not getattr(tok, "chat_template", None):
+            raise InputError(f"{lm.name} has no chat template; use the QA format.")
+        return tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                       add_generation_prompt=True)
+    return f"Q: {question}\nA:"
+
+
+def _stop_check(lm: LoadedModel) -> Callable[[list[int]], bool]:
+    """True once a row's recent text contains a stop string (checked on its last few tokens)."""
+    tok = lm.tokenizer
+
+    def stop(ids: list[int]) -> bool:
+        tail = tok.decode(ids[-8:])
+        return any(s in tail for s in STOP_STRINGS)
+
+    return stop
+
+
+def _greedy_batch(lm: LoadedModel, input_ids, max_new_tokens: int, deadline: float | None):
+    """Greedy continuation of equal-length rows in one batch: (new ids per row, gaps per row)."""
+    from backends.lm import greedy_continue
+
+    return greedy_continue(lm, input_ids, max_new_tokens, stop=_stop_check(lm), deadline=deadline)
+
+
+def _cut(lm: LoadedModel, ids: list[int]) -> list[int]:
+    """Drop EOS/padding and everything from a stop string on."""
+    tok = lm.tokenizer
+    specials = {tok.eos_token_id, tok.pad_token_id}
+    for i, t in enumerate(ids):
+        if t in specials:
+            ids = ids[:i]
+            break
+    text = tok.decode(ids)
+    stops = [text.find(s) for s in STOP_STRINGS if s in text]
+    if not stops:
+        return ids
+    stop, keep = min(stops), 0
+    for n in range(1, len(ids) + 1):  # the longest prefix that ends before the stop string
+        if len(tok.decode(ids[:n])) > stop:
+            break
+        keep = n
+    return ids[:keep]
+
+
+def _branch_inputs(lm: LoadedModel, prompt: str, k: int, branch_step: int, max_new_tokens: int):
+    """The k rows to continue: prompt (+ greedy prefix up to branch_step) + each top-k token.
+
+    Returns (input ids (k, L), branch token ids, gaps at the branching step, prefix ids).
+    """
+    import torch
+
+    tok = lm.tokenizer
+    ids = torch.tensor([tok(prompt)["input_ids"]], dtype=torch.long)
+    prefix: list[int] = []
+    if branch_step > 0:
+        new, _ = _greedy_batch(lm, ids, branch_step, None)
+        prefix = _cut(lm, new[0])
+        if len(prefix) < branch_step:
+            raise InputError(f"The greedy path ends after {len(prefix)} tokens, before branching step {branch_step}. "
+                             "Choose an earlier step.")
+        ids = torch.cat([ids, torch.tensor([prefix])], dim=1)
+    with torch.inference_mode():
+        logits = lm.model(input_ids=ids).logits[0, -1].float()
+    probs = torch.softmax(logits, -1)
+    top = probs.topk(max(k, 2))
+    first_gap = float(top.values[0] - top.values[1])
+    branch = top.indices[:k]
+    rows = torch.cat([ids.repeat(k, 1), branch[:, None]], dim=1)
+    return rows, branch.tolist(), first_gap, prefix
+
+
+def explore(question: str, model: str | None = None, *, k: int = 10, max_new_tokens: int = 128,
+            branch_step: int = 0, answer_type: str = "auto", chat: bool = False,
+            time_budget_s: float | None = None) -> Exploration:
+    """Branch on the top-k tokens at ``branch_step``, decode every branch greedily, rank by Delta."""
+    question = check_text(question, what="Question", lim=None)
+    lim = limits()
+    if len(question) > 2000:
+        raise InputError(f"The question is {len(question):,} characters; keep it under 2,000.")
+    k = check_count(k, what="k (branches)", low=1, high=20)
+    max_new_tokens = check_count(max_new_tokens, what="Token limit", low=4, high=lim.max_new_tokens)
+    branch_step = check_count(branch_step, what="Branching step", low=0, high=max_new_tokens - 1)
+    if answer_type not in ("auto", "number", "free"):
+        raise InputError("answer_type must be auto, number or free.")
+    if answer_type == "auto":
+        answer_type = "free" if YES_NO_START.match(question) else "number"
+    deadline = time.monotonic() + (time_budget_s if time_budget_s is not None else lim.time_budget_s)
+    t0 = time.perf_counter()
+    reg = registry()
+    name = reg.resolve(model, "base")
+    lm = reg.get(name)
+    prompt = format_prompt(question, lm, chat)
+    rows, branch_ids, first_gap, prefix = _branch_inputs(lm, prompt, k, branch_step, max_new_tokens)
+    new, gaps = _greedy_batch(lm, rows, max_new_tokens - branch_step - 1, deadline)
+    paths = []
+    tok = lm.tokenizer
+    for r in range(rows.shape[0]):
+        ids = _cut(lm, [branch_ids[r]] + new[r])
+        row_gaps = ([first_gap] + gaps[r])[: len(ids)]
+        paths.append(_make_path(lm, r, branch_ids[r], prompt, prefix, ids, row_gaps, answer_type))
+    greedy = paths[0].answer
+    best = max(paths, key=lambda p: p.delta)
+    aggregated, votes = aggregate([p.answer for p in paths], [p.delta for p in paths])
+    return Exploration(question, prompt, name, k, branch_step, answer_type, paths, greedy,
+                       best.answer if best.answer is not None else None, aggregated, votes,
+                       time.perf_counter() - t0, tok.decode(prefix))
+
+
+def _make_path(lm: LoadedModel, rank: int, first_id: int, prompt: str, prefix: list[int], ids: list[int],
+               gaps: list[float], answer_type: str) -> Path:
+    """One path: ids are the branching token and its greedy continuation, cut at a stop string."""
+    tok = lm.tokenizer
+    cumulative = [tok.decode(ids[: i + 1]) for i in range(len(ids))]
+    text = cumulative[-1] if cumulative else ""
+    spans = token_offsets(cumulative)
+    tokens = [text[s:e] for s, e in spans]
+    answer, span = None, None
+    if answer_type == "number":
+        found = find_number_answer(text)
+        if found:
+            answer, start, end = found
+            span = span_tokens(spans, start, end)
+    else:
+        answer = _extend_for_answer(lm, prompt + tok.decode(prefix) + text)
+        if answer:
+            at = text.lower().rfind(answer)
+            # Confidence is computed on the original path's tokens (never on the extension): where the
+            # answer is not on the path, the path has no answer span and Delta is 0.
+            span = span_tokens(spans, at, at + len(answer)) if at >= 0 else None
+    delta = float(np.mean(gaps[span[0]:span[1]])) if span else 0.0
+    before = text[: spans[span[0]][0]] if span else text
+    return Path(rank, tok.decode([first_id]), text, tokens, gaps, answer, span, delta, has_reasoning(before))
+
+
+def _extend_for_answer(lm: LoadedModel, full_text: str, max_tokens: int = 8) -> str | None:
+    import torch
+
+    ids = torch.tensor([lm.tokenizer(full_text + EXTENSION)["input_ids"]])
+    new, _ = _greedy_batch(lm, ids, max_tokens, None)
+    return clean_free_answer(lm.tokenizer.decode(_cut(lm, new[0]), skip_special_tokens=True))
+
+
+def decode_sequentially(question: str, model: str | None = None, *, k: int = 10, max_new_tokens: int = 128,
+                        branch_step: int = 0) -> list[list[int]]:
+    """The k branches decoded one after another (how common implementations do it): token ids per path.
+
+    Used by the tests (batched == sequential) and the benchmark (the speed-up of batching).
+    """
+    reg = registry()
+    lm = reg.get(reg.resolve(model, "base"))
+    rows, branch_ids, _, _ = _branch_inputs(lm, format_prompt(question, lm), k, branch_step, max_new_tokens)
+    import torch
+
+    tok = lm.tokenizer
+    out = []
+    for r in range(rows.shape[0]):  # transformers' own greedy generate, one path at a time
+        row = rows[r:r + 1]
+        with torch.inference_mode():
+            gen = lm.model.generate(row, attention_mask=torch.ones_like(row), do_sample=False, temperature=None,
+                                    top_p=None, top_k=None, max_new_tokens=max_new_tokens - branch_step - 1,
+                                    pad_token_id=tok.pad_token_id, stop_strings=STOP_STRINGS, tokenizer=tok)
+        out.append(_cut(lm, [branch_ids[r]] + gen[0, row.shape[1]:].tolist()))
+    return out
+
+
+# ----- self-consistency baseline and evaluation ------------------------------------------------------
+def self_consistency(question: str, model: str | None = None, *, n: int = 10, max_new_tokens: int = 128,
+                     temperature: float = 0.7, seed: int = 0, answer_type: str = "number") -> tuple[str | None, list]:
+    """Sample n paths in the same QA format and take the majority answer (Wang et al. 2023)."""
+    import torch
+
+    reg = registry()
+    lm = reg.get(reg.resolve(model, "base"))
+    tok = lm.tokenizer
+    ids = torch.tensor([tok(format_prompt(question, lm))["input_ids"]])
+    torch.manual_seed(seed)
+    with torch.inference_mode():
+        out = lm.model.generate(ids.repeat(n, 1), attention_mask=torch.ones_like(ids).repeat(n, 1), do_sample=True,
+                                temperature=temperature, top_p=1.0, top_k=0, max_new_tokens=max_new_tokens,
+                                pad_token_id=tok.pad_token_id, stop_strings=STOP_STRINGS, tokenizer=tok)
+    answers = []
+    for r in range(n):
+        text = tok.decode(_cut(lm, out[r, ids.shape[1]:].tolist()))
+        if answer_type == "number":
+            found = find_number_answer(text)
+            answers.append(found[0] if found else None)
+        else:
+            answers.append(_extend_for_answer(lm, format_prompt(question, lm) + text))
+    counts = Counter(a for a in answers if a is not None)
+    return (counts.most_common(1)[0][0] if counts else None), answers
+
+
+def is_correct(pred: str | None, gold: str) -> bool:
+    """Numbers compare by value; a free-form gold answer ("odd", "yes") must appear as a word of the prediction."""
+    if pred is None:
+        return False
+    try:
+        return normalise_number(pred) == normalise_number(gold)
+    except ValueError:
+        return gold.strip().lower() in re.findall(r"[a-z]+", pred.lower())
+
+
+def load_problems(path: Path = PROBLEMS_PATH) -> list[Problem]:
+    problems = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            d = json.loads(line)
+            problems.append(Problem(d["question"], d["answer"], d.get("kind", "arithmetic"),
+                                    {k: v for k, v in d.items() if k not in ("question", "answer", "kind")}))
+    return problems
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    n: int
+    accuracy: dict[str, float]  # method -> accuracy ("greedy", "max path", "aggregated", "self-consistency")
+    interval: dict[str, tuple[float, float]]  # 95 % Wilson interval per method
+    delta_correct: float  # mean Delta of paths whose answer is correct
+    delta_wrong: float  # ... and of paths with a wrong answer (or none)
+    records: list[dict]  # per problem
+    seconds: float
+
+
+def evaluate(problems: Sequence[Problem], model: str | None = None, *, k: int = 10, max_new_tokens: int = 96,
+             sc_samples: int = 10, seed: int = 0, progress: ProgressFn | None = None,
+             time_budget_s: float | None = None) -> Evaluation:
+    """Accuracy of greedy, max path, aggregated and self-consistency answers on problems with known answers."""
+    t0 = time.perf_counter()
+    deadline = time.monotonic() + (time_budget_s if time_budget_s is not None else 3600)
+    records, d_ok, d_bad = [], [], []
+    methods = ("greedy", "max path", "aggregated", "self-consistency")
+    for i, pb in enumerate(problems):
+        if time.monotonic() > deadline:
+            raise InputError(f"Stopped after {i} problems: the time budget ran out. Evaluate fewer problems.")
+        kind = "free" if pb.kind == "free" else "number"
+        ex = explore(pb.question, model, k=k, max_new_tokens=max_new_tokens, answer_type=kind,
+                     time_budget_s=max(1.0, deadline - time.monotonic()))
+        sc, _ = (self_consistency(pb.question, model, n=sc_samples, max_new_tokens=max_new_tokens, seed=seed + i,
+                                  answer_type=kind) if sc_samples > 0 else (None, []))
+        preds = {"greedy": ex.greedy_answer, "max path": ex.max_path_answer, "aggregated": ex.aggregated_answer,
+                 "self-consistency": sc}
+        for p in ex.paths:
+            (d_ok if is_correct(p.answer, pb.answer) else d_bad).append(p.delta)
+        records.append({"question": pb.question, "gold": pb.answer, "kind": pb.kind,
+                        **{m: preds[m] for m in methods}, **{f"{m} correct": is_correct(preds[m], pb.answer) for m in methods}})
+        if progress:
+            progress((i + 1) / len(problems), f"Problem {i + 1}/{len(problems)}")
+    n = len(records)
+    acc = {m: sum(r[f"{m} correct"] for r in records) / n if n else float("nan") for m in methods}
+    ci = {m: wilson(sum(r[f"{m} correct"] for r in records), n) for m in methods}
+    return Evaluation(n, acc, ci, float(np.mean(d_ok)) if d_ok else float("nan"),
+                      float(np.mean(d_bad)) if d_bad else float("nan"), records, time.perf_counter() - t0)
