@@ -45,6 +45,8 @@ bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_foundation.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_detector.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_cosine.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_cot.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_early_exit.py
 
 # Regenerate the detector's benchmark texts and calibration (about 20 minutes on 2 cores).
 detector-benchmark: setup

@@ -1,0 +1,31 @@
+"""The early-exit tab through gradio_client."""
+import json
+
+import pytest
+from gradio_client import Client
+
+pytestmark = pytest.mark.app
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def test_lens_and_generation(client):
+    heat, hist, lines, summary, export = client.predict(
+        "The capital of France is Paris. The capital of Italy is", "smollm2-135m-instruct", 5,
+        "final token probability", api_name="/early_exit_lens")
+    assert "of 30" in summary
+    lens = json.loads(open(export).read())
+    assert len(lens["layer_names"]) == 31 and len(lens["exit_layer"]) == len(lens["tokens"])
+    html, stats, full, early = client.predict("Once upon a time", "smollm2-135m-instruct", 10, 3, 12,
+                                              api_name="/early_exit_generate")
+    assert "identical to greedy: **yes**" in stats and full.strip()
+
+
+def test_bad_exit_layer_is_explained(client):
+    with pytest.raises(Exception, match="Exit layer E must be between 1 and 29"):
+        client.predict("Once upon a time", "smollm2-135m-instruct", 35, 3, 12, api_name="/early_exit_generate")
+    with pytest.raises(Exception, match="whole numbers"):
+        client.predict("Once upon a time", "smollm2-135m-instruct", "a, b", "2", 8, api_name="/early_exit_sweep")
