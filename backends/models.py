@@ -400,7 +400,11 @@ class ModelRegistry:
         except ModelError:
             raise
         except (OSError, ValueError, ImportError, RuntimeError) as e:
-            raise ModelError(f"Model {spec.name!r} failed to load: {type(e).__name__}: {e}") from e
+            hint = ""
+            if spec.source == HUB and not _hub_cached(spec.location):
+                hint = (f" {spec.location} is not in the local hub cache: downloading it needs a network (and, for "
+                        "gated models, a token). Offline, use the cpu profile's packaged models.")
+            raise ModelError(f"Model {spec.name!r} failed to load: {type(e).__name__}: {str(e)[:300]}.{hint}") from e
         if spec.is_lm:
             model.eval()
             if tok.pad_token is None:  # batched scoring pads; EOS is a safe filler under the attention mask

@@ -43,12 +43,20 @@ def main() -> None:
         seq = CD.decode_sequentially(q, k=args.k, max_new_tokens=args.tokens)
         t_seq = time.perf_counter() - t0
         same = [tok.decode(s) for s in seq] == [p.text for p in ex.paths]
+        # The batching alone: the same greedy loop, one row at a time (no generate() overheads).
+        lm = reg.get("base")
+        rows, _, _, _ = CD._branch_inputs(lm, CD.format_prompt(q, lm), args.k, 0, args.tokens)
+        t0 = time.perf_counter()
+        for r in range(rows.shape[0]):
+            CD._greedy_batch(lm, rows[r:r + 1], args.tokens - 1, None)
+        t_rows = time.perf_counter() - t0
         n_tokens = sum(len(s) for s in seq)
         print(f"{q[:60]!r}...")
         print(f"  k={args.k}, limit {args.tokens} tokens, {n_tokens} tokens over all paths (longest "
               f"{max(len(s) for s in seq)})")
         print(f"  batched {t_batch:6.1f} s | one by one (generate per path) {t_seq:6.1f} s | speed-up "
               f"{t_seq / t_batch:.2f}x (target >= 4x) | identical paths: {same}")
+        print(f"  same greedy loop one row at a time {t_rows:6.1f} s: batching alone {t_rows / t_batch:.2f}x")
     if args.evaluate:
         problems = CD.load_problems()[: args.evaluate]
         ev = CD.evaluate(problems, k=args.k, max_new_tokens=96, sc_samples=args.sc, time_budget_s=24 * 3600)

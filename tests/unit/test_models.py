@@ -167,3 +167,12 @@ def test_extra_models_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_EXTRA_MODELS", "broken")
     with pytest.raises(ModelError, match="NAME=VALUE"):
         ModelRegistry("cpu", cache_dir=tmp_path)
+
+
+def test_hub_model_without_network_says_so(reg, tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    monkeypatch.setattr(models.ModelRegistry, "_load_transformers",
+                        lambda self, spec, folder=None: (_ for _ in ()).throw(OSError("connection refused")))
+    with pytest.raises(ModelError, match="needs a network"):
+        reg.get("mistral-7b")
