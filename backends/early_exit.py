@@ -309,8 +309,6 @@ def greedy(lm: LoadedModel, prompt_ids: list[int], max_new_tokens: int, layers: 
 def self_speculative(prompt: str, model: str | None = None, exit_layer: int = 8, num_speculations: int = 4,
                      max_new_tokens: int = 64, *, compare: bool = True) -> SpecResult:
     """Self-speculative greedy decoding (draft with E layers, verify with the rest), timed against plain greedy."""
-    import torch
-
     prompt = check_text(prompt, what="Prompt")
     reg = registry()
     name = reg.resolve(model, "early_exit")

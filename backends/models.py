@@ -35,11 +35,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-if TYPE_CHECKING:  # torch and transformers are imported lazily: importing them costs seconds
-    import torch
-
+# torch and transformers are imported inside the functions that need them: importing them costs seconds.
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, str], None]

@@ -64,3 +64,33 @@ def placeholder(title: str, issue: int, summary: str) -> None:
         f"*This tab is not built yet (tracked in issue #{issue}); the rest of the workbench works.*",
         elem_classes=["placeholder"],
     )
+
+
+def export_csv(prefix: str, header: list[str], rows: list[list], comment: str | None = None) -> str:
+    """Write rows to a new temporary CSV file (for a gr.File download) and return its path."""
+    import csv
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", prefix=f"{prefix}-", delete=False, newline="") as f:
+        if comment:
+            f.write(f"# {comment}\n")
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return f.name
+
+
+def export_dicts(prefix: str, records: list[dict], comment: str | None = None) -> str:
+    """Write a list of same-keyed dicts as CSV (keys of the first record as the header)."""
+    header = list(records[0]) if records else []
+    return export_csv(prefix, header, [[r.get(k) for k in header] for r in records], comment)
+
+
+def export_json(prefix: str, obj) -> str:
+    """Write an object as JSON to a new temporary file and return its path."""
+    import json
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"{prefix}-", delete=False) as f:
+        json.dump(obj, f, indent=1, ensure_ascii=False)
+    return f.name

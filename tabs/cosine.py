@@ -1,9 +1,7 @@
 """Cosine-similarity sandbox: the paper's matrix-factorisation experiment, and real sentence embeddings."""
 from __future__ import annotations
 
-import csv
 import json
-import tempfile
 
 import gradio as gr
 import numpy as np
@@ -12,7 +10,7 @@ from plotly.subplots import make_subplots
 
 from backends import cosine as C
 from backends.config import check_count, check_number
-from tabs.common import HEAVY, guarded
+from tabs.common import HEAVY, export_dicts, guarded
 
 TITLE = "Cosine-similarity sandbox"
 MAX_CELLS = 200  # heat maps are average-pooled to at most this many rows/columns for the browser
@@ -121,8 +119,9 @@ def run_experiment(preset: str, seed: float, k: float, lam1: float, lam2: float,
                f"both fits in {f1.seconds + f2.seconds:.2f} s, comparison in {cmp.seconds:.2f} s. "
                f"Largest change of any prediction X A Bᵀ across the α values shown: **{cmp.prediction_gap:.2e}** "
                f"(first 2,000 users).{' X was column-standardised before fitting.' if standardize else ''}")
-    export = _export(cmp.rows, {"preset": preset, "seed": seed, "k": k, "lambda1": lam1, "lambda2": lam2,
-                                "standardize": standardize, "prediction_gap": cmp.prediction_gap})
+    settings = {"preset": preset, "seed": seed, "k": k, "lambda1": lam1, "lambda2": lam2, "standardize": standardize,
+                "prediction_gap": cmp.prediction_gap}
+    export = export_dicts("cosine-agreement", cmp.rows, comment=json.dumps(settings))
     state = {"sim": sim, "f1": f1}
     view = C.alpha_view(sim, f1, 0.5)
     return (_heatmaps(cmp.panels), _table(cmp.rows), summary, export, state,
@@ -133,16 +132,6 @@ def _alpha_text(v: C.AlphaView) -> str:
     return (f"α = {v.alpha:.2f}: item-item AUROC **{v.agreement.auroc:.3f}**, mean cosine within clusters "
             f"{v.agreement.within:.3f}, between {v.agreement.between:.3f}. Predictions differ from α = 0.5 by at most "
             f"**{v.prediction_gap:.1e}**.")
-
-
-def _export(rows: list[dict], settings: dict) -> str:
-    f = tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="cosine-agreement-", delete=False, newline="")
-    f.write("# " + json.dumps(settings) + "\n")
-    w = csv.DictWriter(f, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    f.close()
-    return f.name
 
 
 @guarded

@@ -1,9 +1,7 @@
 """CoT path explorer: branch on the top-k first tokens, decode each path greedily, rank by answer confidence."""
 from __future__ import annotations
 
-import csv
 import html
-import tempfile
 from collections import defaultdict
 
 import gradio as gr
@@ -13,7 +11,7 @@ from backends import cot_decoding as CD
 from backends.config import check_count, limits
 from backends.models import registry
 from tabs import plots
-from tabs.common import HEAVY, gpu, guarded
+from tabs.common import HEAVY, export_csv, export_dicts, gpu, guarded
 
 TITLE = "CoT path explorer"
 EXAMPLES = [
@@ -83,12 +81,8 @@ def run_explore(question: str, model: str, k: float, branch_step: float, max_tok
     body = "".join(_path_html(p, p.rank == 0) for p in ex.paths)
     rows = [[p.rank + 1, repr(p.first_token), p.answer or "", round(p.delta, 4), "yes" if p.has_reasoning else "",
              p.text] for p in ex.paths]
-    out = tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="cot-paths-", delete=False, newline="")
-    w = csv.writer(out)
-    w.writerow(["rank", "first_token", "answer", "delta", "reasoning", "text"])
-    w.writerows(rows)
-    out.close()
-    return summary, body, _delta_bars(ex), rows, out.name
+    export = export_csv("cot-paths", ["rank", "first_token", "answer", "delta", "reasoning", "text"], rows)
+    return summary, body, _delta_bars(ex), rows, export
 
 
 @guarded
@@ -106,12 +100,7 @@ def run_evaluation(model: str, n_problems: float, k: float, max_tokens: float, s
     md = (f"{table}\n\nMean Δ of paths with a correct answer **{ev.delta_correct:.3f}**, with a wrong or no answer "
           f"**{ev.delta_wrong:.3f}** (the paper: correct CoT paths are more confident). {ev.n} problems in "
           f"{ev.seconds:.0f} s.")
-    out = tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="cot-evaluation-", delete=False, newline="")
-    w = csv.DictWriter(out, fieldnames=list(ev.records[0]))
-    w.writeheader()
-    w.writerows(ev.records)
-    out.close()
-    return md, out.name
+    return md, export_dicts("cot-evaluation", ev.records)
 
 
 PROBLEMS = CD.load_problems() if CD.PROBLEMS_PATH.exists() else []

@@ -1,12 +1,9 @@
 """Detector tab: Binoculars zero-shot detection, per-token view, batch scoring and the built-in benchmark."""
 from __future__ import annotations
 
-import csv
 import functools
 import json
-import tempfile
 import unicodedata
-from pathlib import Path
 
 import gradio as gr
 
@@ -15,7 +12,7 @@ from backends.config import InputError, check_number, check_text, limits
 from backends.models import registry
 from backends.uploads import read_text_table
 from tabs import plots
-from tabs.common import HEAVY, gpu, guarded
+from tabs.common import HEAVY, export_csv, export_dicts, export_json, gpu, guarded
 
 TITLE = "Detector"
 EXAMPLES = json.loads((D.ASSETS / "examples.json").read_text())
@@ -90,15 +87,8 @@ def detect(text: str, observer: str, performer: str, numerator: str, threshold_m
     lines = plots.per_token_lines(r.tokens, {"surprise −log p(token)": r.token_log_ppl,
                                              "expected surprise (cross-entropy)": r.token_log_xppl},
                                   title="Per-token surprise against expected surprise", yaxis="nats")
-    export = _write_json({k: getattr(r, k) for k in r.__dataclass_fields__}, "binoculars")
+    export = export_json("binoculars", {k: getattr(r, k) for k in r.__dataclass_fields__})
     return explain, plots.score_gauge(r.score, r.threshold), strip, lines, export
-
-
-def _write_json(obj, stem: str) -> str:
-    f = tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"{stem}-", delete=False)
-    json.dump(obj, f, indent=1, ensure_ascii=False)
-    f.close()
-    return f.name
 
 
 @guarded
@@ -116,12 +106,8 @@ def detect_batch(file, observer: str, performer: str, numerator: str, target_fpr
     rows = [[i + 1, r.text[:80] + ("…" if len(r.text) > 80 else ""), round(r.score, 4), round(r.log_ppl, 4),
              round(r.log_xppl, 4), r.n_tokens, "machine" if r.is_machine else "human",
              table.labels[i] if table.labels else ""] for i, r in enumerate(results)]
-    out = tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="binoculars-batch-", delete=False, newline="")
-    w = csv.writer(out)
-    w.writerow(["row", "text", "score", "log_ppl", "log_xppl", "n_tokens", "verdict", "label"])
-    for (i, r), row in zip(enumerate(results), rows):
-        w.writerow([i + 1, r.text] + row[2:])
-    out.close()
+    export = export_csv("binoculars-batch", ["row", "text", "score", "log_ppl", "log_xppl", "n_tokens", "verdict", "label"],
+                        [[i + 1, r.text] + row[2:] for (i, r), row in zip(enumerate(results), rows)])
     summary = f"Scored {len(results)} texts (threshold {results[0].threshold:.4f}, {results[0].threshold_source})."
     if any(r.n_tokens < D.MIN_TOKENS for r in results):
         summary += f" Some texts have fewer than {D.MIN_TOKENS} tokens; their scores are unreliable."
@@ -138,7 +124,7 @@ def detect_batch(file, observer: str, performer: str, numerator: str, target_fpr
                                title="ROC on your labelled texts")
     elif table.labels:
         summary += "\n\nBoth labels are needed for a ROC curve."
-    return rows, out.name, summary, fig
+    return rows, export, summary, fig
 
 
 def _metrics_table(b: D.Calibration, p: D.Calibration) -> str:
@@ -178,12 +164,7 @@ def evaluate_benchmark(observer: str, performer: str, numerator: str, target_fpr
           f"({ev.tokens / max(ev.seconds, 1e-9):,.0f} tokens/s). Observer `{obs}`, performer `{perf}`.\n\n"
           "Texts from the observer's own family are the easy case; another family's text is the hard one. "
           "At very low FPR a benchmark of this size can only resolve steps of 1/number of human texts.")
-    out = tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="binoculars-benchmark-", delete=False, newline="")
-    w = csv.DictWriter(out, fieldnames=list(ev.scores[0]))
-    w.writeheader()
-    w.writerows(ev.scores)
-    out.close()
-    return fig, md, out.name
+    return fig, md, export_dicts("binoculars-benchmark", ev.scores)
 
 
 def build() -> None:

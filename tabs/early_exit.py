@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import html
-import json
-import tempfile
 
 import gradio as gr
 import numpy as np
@@ -12,7 +10,7 @@ import plotly.graph_objects as go
 from backends import early_exit as EE
 from backends.config import InputError, check_count
 from backends.models import registry
-from tabs.common import HEAVY, gpu, guarded
+from tabs.common import HEAVY, export_json, gpu, guarded
 
 TITLE = "Early-exit token viewer"
 LENS_TOKENS = 64  # positions shown in the heat map
@@ -90,10 +88,8 @@ def run_lens(text: str, model: str, top_k: float, colour: str):
                f"tokens at most) in {lens.seconds:.2f} s. A token needs on average **{lens.mean_exit_layer:.2f} of "
                f"{lens.n_layers}** layers; the top-1 prediction changes its mind {np.mean(lens.mind_changes):.1f} times "
                "per position on the way up.")
-    f = tempfile.NamedTemporaryFile("w", suffix=".json", prefix="logit-lens-", delete=False)
-    json.dump({k: getattr(lens, k) for k in lens.__dataclass_fields__}, f)
-    f.close()
-    return _lens_figure(lens, colour), _exit_histogram(lens), _prob_lines(lens), summary, f.name
+    export = export_json("logit-lens", {k: getattr(lens, k) for k in lens.__dataclass_fields__})
+    return _lens_figure(lens, colour), _exit_histogram(lens), _prob_lines(lens), summary, export
 
 
 def _spec_html(r: EE.SpecResult, tokenizer) -> str:

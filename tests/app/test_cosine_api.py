@@ -1,14 +1,8 @@
 """The cosine sandbox through gradio_client."""
 import pytest
-from gradio_client import Client
 
 pytestmark = pytest.mark.app
 TINY = "tiny (500 users, 100 items, 4 clusters)"
-
-
-@pytest.fixture(scope="module")
-def client(app_url):
-    return Client(app_url, verbose=False)
 
 
 def test_experiment_then_alpha_slider(client):

@@ -1,13 +1,7 @@
 """The CoT path explorer through gradio_client."""
 import pytest
-from gradio_client import Client
 
 pytestmark = pytest.mark.app
-
-
-@pytest.fixture(scope="module")
-def client(app_url):
-    return Client(app_url, verbose=False)
 
 
 def test_explore_end_to_end(client):

@@ -2,16 +2,11 @@
 import json
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 
 from tabs.detector import EXAMPLES
 
 pytestmark = pytest.mark.app
-
-
-@pytest.fixture(scope="module")
-def client(app_url):
-    return Client(app_url, verbose=False)
 
 
 def _example(kind_name):

@@ -2,14 +2,8 @@
 import json
 
 import pytest
-from gradio_client import Client
 
 pytestmark = pytest.mark.app
-
-
-@pytest.fixture(scope="module")
-def client(app_url):
-    return Client(app_url, verbose=False)
 
 
 def test_lens_and_generation(client):
