@@ -59,7 +59,8 @@ def main() -> None:
         print(f"  same greedy loop one row at a time {t_rows:6.1f} s: batching alone {t_rows / t_batch:.2f}x")
     if args.evaluate:
         problems = CD.load_problems()[: args.evaluate]
-        ev = CD.evaluate(problems, k=args.k, max_new_tokens=96, sc_samples=args.sc, time_budget_s=24 * 3600)
+        ev = CD.evaluate(problems, k=args.k, max_new_tokens=96, sc_samples=args.sc, time_budget_s=24 * 3600,
+                         progress=lambda f, m: print(f"  {m}", flush=True))
         print(f"evaluation on the first {ev.n} built-in problems (k={args.k}, 96 tokens, self-consistency "
               f"{args.sc} samples at T=0.7), {ev.seconds:.0f} s:")
         for m, acc in ev.accuracy.items():
