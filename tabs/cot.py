@@ -97,8 +97,9 @@ def run_evaluation(model: str, n_problems: float, k: float, max_tokens: float, s
                      progress=lambda f, m: progress(f, desc=m), time_budget_s=max(limits().time_budget_s, 1800))
     table = "| method | accuracy | 95 % interval |\n|---|---|---|\n" + "\n".join(
         f"| {m} | {ev.accuracy[m]:.1%} | {ev.interval[m][0]:.1%} – {ev.interval[m][1]:.1%} |" for m in ev.accuracy)
-    md = (f"{table}\n\nMean Δ of paths with a correct answer **{ev.delta_correct:.3f}**, with a wrong or no answer "
-          f"**{ev.delta_wrong:.3f}** (the paper: correct CoT paths are more confident). {ev.n} problems in "
+    fmt = lambda x: f"**{x:.3f}**" if x == x else "(no such path)"  # noqa: E731 - NaN when no path qualifies
+    md = (f"{table}\n\nMean Δ of paths with a correct answer {fmt(ev.delta_correct)}, with a wrong or no answer "
+          f"{fmt(ev.delta_wrong)} (the paper: correct CoT paths are more confident). {ev.n} problems in "
           f"{ev.seconds:.0f} s.")
     return md, export_dicts("cot-evaluation", ev.records)
 
