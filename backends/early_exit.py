@@ -56,6 +56,10 @@ def parts(lm: LoadedModel) -> Parts:
     return Parts(layers, norm, head, embed, base, getattr(cfg, "final_logit_softcapping", None))
 
 
+def _device(lm: LoadedModel):
+    return next(lm.model.parameters()).device
+
+
 def _project(p: Parts, h):
     """Final norm + head (+ Gemma's soft-capping) of hidden states (..., H) -> logits (..., V)."""
     import torch
@@ -129,7 +133,7 @@ def logit_lens(text: str, model: str | None = None, top_k: int = 5, *, max_token
               for layer in p.layers]
     try:
         with torch.inference_mode():
-            out = lm.model(input_ids=torch.tensor([ids], device=next(lm.model.parameters()).device), use_cache=False)
+            out = lm.model(input_ids=torch.tensor([ids], device=_device(lm)), use_cache=False)
     finally:
         for h in hooks:
             h.remove()
@@ -165,7 +169,7 @@ def lens_matches_model(text: str, model: str | None = None) -> float:
     reg = registry()
     lm = reg.get(reg.resolve(model, "early_exit"))
     p = parts(lm)
-    ids = torch.tensor([lm.tokenizer(text)["input_ids"]])
+    ids = torch.tensor([lm.tokenizer(text)["input_ids"]], device=_device(lm))
     last: list = []
     hook = p.layers[-1].register_forward_hook(lambda m, i, o: last.append(o[0] if isinstance(o, tuple) else o))
     try:
@@ -293,7 +297,8 @@ def greedy(lm: LoadedModel, prompt_ids: list[int], max_new_tokens: int, layers: 
     out: list[int] = []
     ctx = _first_layers(lm, layers) if layers else contextlib.nullcontext()
     with torch.inference_mode(), ctx:
-        res = lm.model(input_ids=torch.tensor([prompt_ids]), use_cache=True, logits_to_keep=1)
+        dev = _device(lm)
+        res = lm.model(input_ids=torch.tensor([prompt_ids], device=dev), use_cache=True, logits_to_keep=1)
         cache = res.past_key_values
         for _ in range(max_new_tokens):
             t = int(res.logits[0, -1].argmax())
@@ -302,7 +307,7 @@ def greedy(lm: LoadedModel, prompt_ids: list[int], max_new_tokens: int, layers: 
             out.append(t)
             if len(out) == max_new_tokens:
                 break
-            res = lm.model(input_ids=torch.tensor([[t]]), past_key_values=cache, use_cache=True)
+            res = lm.model(input_ids=torch.tensor([[t]], device=dev), past_key_values=cache, use_cache=True)
     return out
 
 
@@ -341,7 +346,8 @@ def _speculate(lm: LoadedModel, p: Parts, ids: list[int], E: int, d: int, m: int
     steps: list[Step] = []
     try:
         with torch.inference_mode():
-            res = lm.model(input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1)
+            dev = _device(lm)
+            res = lm.model(input_ids=torch.tensor([ids], device=dev), use_cache=True, logits_to_keep=1)
             cache = res.past_key_values
             pending = int(res.logits[0, -1].argmax())  # the full model's next token, not yet in the cache
             n = len(ids)  # tokens in every layer's cache
@@ -361,9 +367,9 @@ def _speculate(lm: LoadedModel, p: Parts, ids: list[int], E: int, d: int, m: int
                         if i == budget:
                             # The last draft only needs its layer-(E-1) state for verification: run the
                             # shared layers without the norm and head.
-                            p.base(input_ids=torch.tensor([[x]]), past_key_values=cache, use_cache=True)
+                            p.base(input_ids=torch.tensor([[x]], device=dev), past_key_values=cache, use_cache=True)
                             break
-                        r = lm.model(input_ids=torch.tensor([[x]]), past_key_values=cache, use_cache=True,
+                        r = lm.model(input_ids=torch.tensor([[x]], device=dev), past_key_values=cache, use_cache=True,
                                      logits_to_keep=1)
                         x = int(r.logits[0, -1].argmax())
                         drafts.append(x)
@@ -372,13 +378,13 @@ def _speculate(lm: LoadedModel, p: Parts, ids: list[int], E: int, d: int, m: int
                 # Verify: layers E.. on [pending, drafts...] from the saved states, positions n..n+len.
                 q = len(drafts) + 1
                 saved = torch.cat(saved_states[-q:], dim=1)
-                pos = torch.arange(n, n + q)[None, :]
+                pos = torch.arange(n, n + q, device=dev)[None, :]
                 # The shared layers' cache already holds these q tokens, the upper layers' does not, so
                 # the model would size its causal mask from the wrong layer: pass the 4D mask of the
                 # upper layers (query i at position n+i sees keys 0..n+i), which it uses as given.
-                mask = torch.ones(q, n + q, dtype=torch.bool).tril(diagonal=n)[None, None]
+                mask = torch.ones(q, n + q, dtype=torch.bool, device=dev).tril(diagonal=n)[None, None]
                 with _upper_layers(lm, p, E, saved):
-                    r = lm.model(input_ids=torch.tensor([[pending] + drafts]), past_key_values=cache,
+                    r = lm.model(input_ids=torch.tensor([[pending] + drafts], device=dev), past_key_values=cache,
                                  position_ids=pos, attention_mask=mask, use_cache=True)
                 full = r.logits[0].argmax(-1).tolist()  # the full model's choice after each input token
                 accepted = accept(drafts, full, eos)
@@ -412,7 +418,7 @@ def transformers_assistant_early_exit(prompt: str, model: str | None = None, exi
 
     reg = registry()
     lm = reg.get(reg.resolve(model, "early_exit"))
-    ids = torch.tensor([lm.tokenizer(prompt)["input_ids"]])
+    ids = torch.tensor([lm.tokenizer(prompt)["input_ids"]], device=_device(lm))
     lm.model.generation_config.num_assistant_tokens = num_speculations
     lm.model.generation_config.num_assistant_tokens_schedule = "constant"
     t0 = time.perf_counter()

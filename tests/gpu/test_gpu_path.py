@@ -56,3 +56,32 @@ def test_4bit_scores_track_the_full_precision_model(folder, tmp_path):
     assert len(g.token_ids) <= 8
     print(f"4-bit memory {q.memory_bytes / 2**20:.1f} MiB vs float32 {f.memory_bytes / 2**20:.1f} MiB")
     assert q.memory_bytes < f.memory_bytes / 3
+
+
+def test_method_backends_run_on_cuda(folder, tmp_path):
+    """Early exit, CoT-decoding and Binoculars on a 4-bit model on the GPU (inputs placed on its device)."""
+    from backends import cot_decoding as CD
+    from backends import detector as D
+    from backends import early_exit as EE
+    from backends import models
+
+    reg = ModelRegistry("gpu", cache_dir=tmp_path)
+    reg.add("tiny4", str(folder))
+    for slot in ("early_exit", "base", "observer", "performer"):
+        reg.set_slot(slot, "tiny4")
+    saved = models._registry
+    models._registry = reg
+    try:
+        r = EE.self_speculative("abc abc abc", "tiny4", exit_layer=2, num_speculations=3, max_new_tokens=16)
+        assert r.identical, (r.token_ids, r.greedy_token_ids)
+        lens = EE.logit_lens("hello world, this is a test", "tiny4")
+        assert lens.n_layers == 4
+        assert EE.lens_matches_model("hello world", "tiny4") < 1e-2  # 4-bit: the head runs in bf16
+        ex = CD.explore("what is 2 and 3?", "tiny4", k=3, max_new_tokens=12)
+        assert len(ex.paths) == 3
+        b = D.binoculars(["the quick brown fox jumps over the lazy dog, again and again."], min_tokens=4)
+        assert b[0].single_model and b[0].score > 0
+        print(f"on cuda: speculation identical={r.identical}, acceptance {r.acceptance_rate:.2f}; lens mean exit "
+              f"{lens.mean_exit_layer:.2f}; CoT answers {[p.answer for p in ex.paths]}; Binoculars {b[0].score:.3f}")
+    finally:
+        models._registry = saved
