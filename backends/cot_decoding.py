@@ -204,7 +204,7 @@ def _branch_inputs(lm: LoadedModel, prompt: str, k: int, branch_step: int, max_n
     import torch
 
     tok = lm.tokenizer
-    dev = next(lm.model.parameters()).device
+    dev = lm.device
     ids = torch.tensor([tok(prompt)["input_ids"]], dtype=torch.long, device=dev)
     prefix: list[int] = []
     if branch_step > 0:
@@ -290,7 +290,7 @@ def _make_path(lm: LoadedModel, rank: int, first_id: int, prompt: str, prefix: l
 def _extend_for_answer(lm: LoadedModel, full_text: str, max_tokens: int = 8) -> str | None:
     import torch
 
-    ids = torch.tensor([lm.tokenizer(full_text + EXTENSION)["input_ids"]], device=next(lm.model.parameters()).device)
+    ids = torch.tensor([lm.tokenizer(full_text + EXTENSION)["input_ids"]], device=lm.device)
     new, _ = _greedy_batch(lm, ids, max_tokens, None)
     return clean_free_answer(lm.tokenizer.decode(_cut(lm, new[0]), skip_special_tokens=True))
 
@@ -327,7 +327,7 @@ def self_consistency(question: str, model: str | None = None, *, n: int = 10, ma
     reg = registry()
     lm = reg.get(reg.resolve(model, "base"))
     tok = lm.tokenizer
-    ids = torch.tensor([tok(format_prompt(question, lm))["input_ids"]], device=next(lm.model.parameters()).device)
+    ids = torch.tensor([tok(format_prompt(question, lm))["input_ids"]], device=lm.device)
     torch.manual_seed(seed)
     with torch.inference_mode():
         out = lm.model.generate(ids.repeat(n, 1), attention_mask=torch.ones_like(ids).repeat(n, 1), do_sample=True,

@@ -56,8 +56,9 @@ def parts(lm: LoadedModel) -> Parts:
     return Parts(layers, norm, head, embed, base, getattr(cfg, "final_logit_softcapping", None))
 
 
-def _device(lm: LoadedModel):
-    return next(lm.model.parameters()).device
+def _layer_output(output):
+    """The hidden states a decoder layer returned (a tensor, or the first item of a tuple)."""
+    return output[0] if isinstance(output, tuple) else output
 
 
 def _project(p: Parts, h):
@@ -129,11 +130,11 @@ def logit_lens(text: str, model: str | None = None, top_k: int = 5, *, max_token
         raise InputError("The text has no tokens.")
     states: list = []
     hooks = [p.embed.register_forward_hook(lambda m, i, o: states.append(o))]
-    hooks += [layer.register_forward_hook(lambda m, i, o: states.append(o[0] if isinstance(o, tuple) else o))
+    hooks += [layer.register_forward_hook(lambda m, i, o: states.append(_layer_output(o)))
               for layer in p.layers]
     try:
         with torch.inference_mode():
-            out = lm.model(input_ids=torch.tensor([ids], device=_device(lm)), use_cache=False)
+            out = lm.model(input_ids=torch.tensor([ids], device=lm.device), use_cache=False)
     finally:
         for h in hooks:
             h.remove()
@@ -169,9 +170,9 @@ def lens_matches_model(text: str, model: str | None = None) -> float:
     reg = registry()
     lm = reg.get(reg.resolve(model, "early_exit"))
     p = parts(lm)
-    ids = torch.tensor([lm.tokenizer(text)["input_ids"]], device=_device(lm))
+    ids = torch.tensor([lm.tokenizer(text)["input_ids"]], device=lm.device)
     last: list = []
-    hook = p.layers[-1].register_forward_hook(lambda m, i, o: last.append(o[0] if isinstance(o, tuple) else o))
+    hook = p.layers[-1].register_forward_hook(lambda m, i, o: last.append(_layer_output(o)))
     try:
         with torch.inference_mode():
             out = lm.model(input_ids=ids, use_cache=False)
@@ -297,7 +298,7 @@ def greedy(lm: LoadedModel, prompt_ids: list[int], max_new_tokens: int, layers: 
     out: list[int] = []
     ctx = _first_layers(lm, layers) if layers else contextlib.nullcontext()
     with torch.inference_mode(), ctx:
-        dev = _device(lm)
+        dev = lm.device
         res = lm.model(input_ids=torch.tensor([prompt_ids], device=dev), use_cache=True, logits_to_keep=1)
         cache = res.past_key_values
         for _ in range(max_new_tokens):
@@ -346,7 +347,7 @@ def _speculate(lm: LoadedModel, p: Parts, ids: list[int], E: int, d: int, m: int
     steps: list[Step] = []
     try:
         with torch.inference_mode():
-            dev = _device(lm)
+            dev = lm.device
             res = lm.model(input_ids=torch.tensor([ids], device=dev), use_cache=True, logits_to_keep=1)
             cache = res.past_key_values
             pending = int(res.logits[0, -1].argmax())  # the full model's next token, not yet in the cache
@@ -358,7 +359,7 @@ def _speculate(lm: LoadedModel, p: Parts, ids: list[int], E: int, d: int, m: int
                     break
                 # Draft: feed pending and each draft through the first E layers (their cache fills in).
                 grab = p.layers[E - 1].register_forward_hook(
-                    lambda mod, i, o: saved_states.append(o[0] if isinstance(o, tuple) else o))
+                    lambda mod, i, o: saved_states.append(_layer_output(o)))
                 saved_states.clear()
                 drafts, x = [], pending
                 budget = min(d, m - len(out))
@@ -418,7 +419,7 @@ def transformers_assistant_early_exit(prompt: str, model: str | None = None, exi
 
     reg = registry()
     lm = reg.get(reg.resolve(model, "early_exit"))
-    ids = torch.tensor([lm.tokenizer(prompt)["input_ids"]], device=_device(lm))
+    ids = torch.tensor([lm.tokenizer(prompt)["input_ids"]], device=lm.device)
     lm.model.generation_config.num_assistant_tokens = num_speculations
     lm.model.generation_config.num_assistant_tokens_schedule = "constant"
     t0 = time.perf_counter()

@@ -146,7 +146,7 @@ def forward_logits(
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     if groups is None:
         groups = plan_batches(lm, ids, batch_size)
-    device = next(lm.model.parameters()).device
+    device = lm.device
     done = 0
     for group in groups:
         if deadline is not None and time.monotonic() > deadline:
@@ -235,7 +235,7 @@ def generate(
                                       return_dict=True)["input_ids"]
     else:
         ids = tok(prompt)["input_ids"]
-    device = next(lm.model.parameters()).device
+    device = lm.device
     input_ids = torch.tensor([ids], dtype=torch.long, device=device)
     kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tok.pad_token_id,
                               "attention_mask": torch.ones_like(input_ids)}
@@ -276,7 +276,7 @@ def greedy_continue(
     gaps: list[list[float]] = [[] for _ in range(rows)]
     if max_new_tokens <= 0:
         return seqs, gaps
-    device = next(lm.model.parameters()).device
+    device = lm.device
     active = list(range(rows))
     with torch.inference_mode():
         out = lm.model(input_ids=input_ids.to(device), use_cache=True, logits_to_keep=1)

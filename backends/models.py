@@ -204,7 +204,7 @@ class LoadedModel:
     spec: ModelSpec
     model: Any  # transformers PreTrainedModel or SentenceTransformer
     tokenizer: Any  # transformers tokenizer (None for embedders: they carry their own)
-    device: str
+    device: str  # where the first parameter lives: inputs are placed there ("cpu", "cuda:0")
     dtype: str
     n_params: int
     memory_bytes: int
