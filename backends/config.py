@@ -26,6 +26,7 @@ class Limits:
     max_upload_bytes: int = 5_000_000  # size of one uploaded file
     max_count: int = 1_000  # any other user-chosen count (arms, steps, samples, k ...)
     time_budget_s: float = 120.0  # wall-clock budget of one request before it stops itself
+    max_run_s: float = 1800.0  # cap on a long experiment the user starts on purpose (a bandit run, say)
 
 
 # Shared demos: shorter inputs and smaller jobs so that one visitor cannot hold the queue.
@@ -37,6 +38,7 @@ PUBLIC_LIMITS = Limits(
     max_upload_bytes=1_000_000,
     max_count=200,
     time_budget_s=60.0,
+    max_run_s=300.0,
 )
 
 

@@ -1,0 +1,53 @@
+"""The bandit playground through gradio_client: baselines and a short LLM run, end to end."""
+import csv
+import json
+
+import pytest
+
+pytestmark = pytest.mark.app
+
+
+def _run(client, kind="hard", horizon=20, reps=200, baselines=("ucb", "ts", "greedy"), codes=(), llm_reps=1,
+         means="", seed=0):
+    return client.predict(kind, 5, 0.2, means, horizon, reps, list(baselines), list(codes), llm_reps,
+                          "smollm2-135m-instruct", 32, 1.0, 0.1, seed, api_name="/bandit_run")
+
+
+def test_baselines_and_an_llm_agent_end_to_end(client):
+    out = _run(client, horizon=8, codes=["BNRN0"], llm_reps=2)
+    summary, table, *_plots, transcript, agent, stats_csv, decisions_csv, report_json = out
+    assert "LLM BNRN0" in summary and "answers parsed 16" in summary
+    rows = table["data"] if isinstance(table, dict) else table
+    assert [r[0] for r in rows] == ["UCB", "Thompson sampling", "Greedy", "LLM BNRN0"]
+    assert "round 8" in transcript and "<details" in transcript
+    with open(decisions_csv) as f:
+        decisions = list(csv.DictReader(f))
+    llm = [d for d in decisions if d["agent"] == "LLM BNRN0"]
+    assert len(llm) == 16 and {d["label"] for d in llm} <= {"blue", "green", "red", "yellow", "purple"}
+    report = json.load(open(report_json))
+    assert report["horizon"] == 8 and len(report["agents"]) == 4
+    assert report["agents"][3]["parse"] == {"ok": 16, "lenient": 0, "fallback": 0}
+    assert "SuffFailFreq" in open(stats_csv).read()
+
+
+def test_same_seed_same_run(client):
+    a = _run(client, kind="easy", horizon=30, reps=100)[1]
+    b = _run(client, kind="easy", horizon=30, reps=100)[1]
+    assert a == b
+
+
+def test_prompt_preview_endpoint(client):
+    system, user = client.predict("BSSC~0", 5, 100, api_name="/bandit_prompt")
+    assert "bandit algorithm" in system and "think step by step" in system
+    assert "Summary of each button" in user and "Remember to think step by step" in user
+
+
+@pytest.mark.parametrize("args,message", [
+    (dict(codes=["BXRN0"]), "Unknown prompt code"),
+    (dict(kind="custom", means="0.2, 1.4"), "between 0.0 and 1.0"),
+    (dict(baselines=(), codes=()), "at least one agent"),
+    (dict(codes=["BSRC0"], horizon=500, llm_reps=20), "would take about"),
+])
+def test_bad_input_is_a_clear_message(client, args, message):
+    with pytest.raises(Exception, match=message):
+        _run(client, **args)
