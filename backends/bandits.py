@@ -568,6 +568,10 @@ class PrefixCache:
         return out.logits[0, -1].float()
 
 
+class Cancelled(InputError):
+    """The user stopped the run."""
+
+
 @dataclass(frozen=True)
 class Estimate:
     seconds: float
@@ -621,7 +625,8 @@ def estimate_cost(code: str, inst: Instance, horizon: int, replicates: int, lm: 
 
 def run_llm(code: str, inst: Instance, *, horizon: int = 100, replicates: int = 10, model: str | None = None,
             seed: int = 0, max_reasoning_tokens: int = 96, reuse_cache: bool = True,
-            progress: ProgressFn | None = None, time_cap_s: float | None = None) -> Runs:
+            progress: ProgressFn | None = None, time_cap_s: float | None = None,
+            should_stop: Callable[[], bool] | None = None) -> Runs:
     """Run the LLM agent with prompt design ``code`` for N replicates of T rounds.
 
     Answer-only designs with output 0 or 1 read the model's next-token distribution after
@@ -633,6 +638,7 @@ def run_llm(code: str, inst: Instance, *, horizon: int = 100, replicates: int = 
 
     The run is refused before it starts when its estimated time exceeds ``time_cap_s`` (default:
     the configured cap on long runs), and stops with an error if it runs past that cap.
+    ``should_stop`` is polled every round; when it returns true the run raises :class:`Cancelled`.
     """
     from backends.models import get_model
 
@@ -665,6 +671,8 @@ def run_llm(code: str, inst: Instance, *, horizon: int = 100, replicates: int = 
         label_ids = label_token_ids(lm, labels)
         caches = [PrefixCache(lm, reuse_cache) for _ in range(replicates)]
     for t in range(horizon):
+        if should_stop is not None and should_stop():
+            raise Cancelled(f"Stopped at round {t + 1} of {horizon}.")
         if time.monotonic() > deadline:
             raise TimeBudgetError(f"The run passed its {cap / 60:.0f}-minute cap at round {t + 1} of {horizon}; "
                                   "lower T or N.")
@@ -752,7 +760,8 @@ def _generate_batch(lm: "LoadedModel", texts: list[str], max_new_tokens: int, te
 
 def run_many(agents: Sequence[str], codes: Sequence[str], inst: Instance, *, horizon: int, replicates: int,
              llm_replicates: int, seed: int = 0, c: float = 1.0, epsilon: float = 0.1, model: str | None = None,
-             max_reasoning_tokens: int = 96, progress: ProgressFn | None = None) -> list[Runs]:
+             max_reasoning_tokens: int = 96, progress: ProgressFn | None = None,
+             should_stop: Callable[[], bool] | None = None) -> list[Runs]:
     """Baselines and LLM configurations on one instance, with the costs checked before anything runs."""
     from backends.models import get_model
 
@@ -776,7 +785,7 @@ def run_many(agents: Sequence[str], codes: Sequence[str], inst: Instance, *, hor
     for i, code in enumerate(codes):
         sub = (lambda f, m, i=i: progress((i + f) / len(codes), m)) if progress else None
         out.append(run_llm(code, inst, horizon=horizon, replicates=llm_replicates, model=model, seed=seed,
-                           max_reasoning_tokens=max_reasoning_tokens, progress=sub))
+                           max_reasoning_tokens=max_reasoning_tokens, progress=sub, should_stop=should_stop))
     return out
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import threading
 
 import gradio as gr
 import numpy as np
@@ -195,13 +196,12 @@ def _summary(runs: list[B.Runs], stats: list[B.Stats], inst: B.Instance) -> str:
     return "\n\n".join(lines)
 
 
-@guarded
-@gpu
-def run_experiment(kind: str, k: float, delta: float, means_text: str, horizon: float, replicates: float,
-                   baselines: list[str], codes: list[str], llm_replicates: float, model: str, reasoning_tokens: float,
-                   c: float, epsilon: float, seed: float, progress: gr.Progress = gr.Progress()):
-    """Run the chosen agents. Returns summary, stats table, scatter, regret, best-arm, timeline, transcript,
-    the choice of agents for the viewer, a stats CSV, a decisions CSV, a JSON report and the runs (state)."""
+def _raise(exc: BaseException):
+    raise exc
+
+
+def _compute(kind, k, delta, means_text, horizon, replicates, baselines, codes, llm_replicates, model,
+             reasoning_tokens, c, epsilon, seed, progress, should_stop):
     seed = check_count(seed, what="Seed", low=0, high=2**31 - 1)
     if kind not in ("hard", "easy", "custom"):
         raise InputError(f"Unknown instance {str(kind)[:30]!r}: choose hard, easy or custom.")
@@ -212,7 +212,6 @@ def run_experiment(kind: str, k: float, delta: float, means_text: str, horizon: 
             raise InputError(f"Unknown baseline {str(b)[:30]!r}.")
     codes = [str(x) for x in (codes or [])]
     horizon_n = check_count(horizon, what="Horizon T", low=2, high=min(500, limits().max_count))
-    progress(0.0, desc="Running the agents")
     runs = B.run_many(baselines, codes, inst, horizon=horizon_n,
                       replicates=check_count(replicates, what="Baseline replicates", low=1, high=5000),
                       llm_replicates=check_count(llm_replicates, what="LLM replicates", low=1, high=20),
@@ -220,7 +219,54 @@ def run_experiment(kind: str, k: float, delta: float, means_text: str, horizon: 
                       epsilon=check_number(epsilon, what="ε", low=0.0, high=1.0), model=model or None,
                       max_reasoning_tokens=check_count(reasoning_tokens, what="Reasoning token limit", low=8,
                                                        high=limits().max_new_tokens),
-                      progress=lambda f, m: progress(f, desc=m))
+                      progress=progress, should_stop=should_stop)
+    return _outputs(runs, inst, horizon_n, seed)
+
+
+N_OUTPUTS = 12
+
+
+@gpu
+def run_experiment(kind: str, k: float, delta: float, means_text: str, horizon: float, replicates: float,
+                   baselines: list[str], codes: list[str], llm_replicates: float, model: str, reasoning_tokens: float,
+                   c: float, epsilon: float, seed: float, progress: gr.Progress = gr.Progress()):
+    """Run the chosen agents. Yields (while running) nothing new, then: summary, stats table, scatter, regret,
+    best-arm, timeline, transcript, the choice of agents for the viewer, a stats CSV, a decisions CSV, a JSON
+    report and the runs (state).
+
+    The work runs in a worker thread that polls a stop flag every round; this generator keeps the event
+    alive, relays progress, and sets the flag when Gradio cancels it (Stop), so a stopped run really stops.
+    """
+    stop = threading.Event()
+    box: dict = {"progress": (0.0, "Starting")}
+
+    def report(frac: float, msg: str) -> None:
+        box["progress"] = (frac, msg)
+
+    def work() -> None:
+        try:
+            box["out"] = _compute(kind, k, delta, means_text, horizon, replicates, baselines, codes, llm_replicates,
+                                  model, reasoning_tokens, c, epsilon, seed, report, stop.is_set)
+        except BaseException as e:  # noqa: BLE001 - handed to the event thread, which reports it
+            box["err"] = e
+
+    worker = threading.Thread(target=work, name="bandit-run", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.5)
+            frac, msg = box["progress"]
+            progress(frac, desc=msg)
+            if worker.is_alive():
+                yield tuple(gr.skip() for _ in range(N_OUTPUTS))
+    finally:
+        stop.set()  # also runs when the generator is closed because the user pressed Stop
+    if "err" in box:
+        guarded(_raise)(box["err"])
+    yield box["out"]
+
+
+def _outputs(runs: list[B.Runs], inst: B.Instance, horizon_n: int, seed: int):
     stats = [B.failure_stats(r) for r in runs]
     table = [s.row() for s in stats]
     header = list(table[0])

@@ -85,3 +85,27 @@ def test_method_backends_run_on_cuda(folder, tmp_path):
               f"{lens.mean_exit_layer:.2f}; CoT answers {[p.answer for p in ex.paths]}; Binoculars {b[0].score:.3f}")
     finally:
         models._registry = saved
+
+
+def test_bandit_agent_runs_on_cuda(folder, tmp_path):
+    """The LLM bandit agent on a 4-bit model on the GPU: the prefix KV cache and the batched generation."""
+    from backends import bandits as BD
+    from backends import models
+
+    reg = ModelRegistry("gpu", cache_dir=tmp_path)
+    reg.add("tiny4", str(folder))
+    reg.set_slot("chat", "tiny4")
+    saved = models._registry
+    models._registry = reg
+    try:
+        inst = BD.make_instance("hard", seed=0)
+        cached = BD.run_llm("BNRN1", inst, horizon=6, replicates=2, seed=0)
+        fresh = BD.run_llm("BNRN1", inst, horizon=6, replicates=2, seed=0, reuse_cache=False)
+        assert cached.tokens_run < fresh.tokens_run
+        assert np.allclose(np.asarray(cached.probs), np.asarray(fresh.probs), atol=0.05)
+        cot = BD.run_llm("BSSC~0", inst, horizon=2, replicates=3, seed=0, max_reasoning_tokens=8)
+        assert sum(cot.parse_counts().values()) == 6
+        print(f"bandits on cuda: cached {cached.tokens_run} vs fresh {fresh.tokens_run} prompt tokens; "
+              f"CoT parse {cot.parse_counts()}")
+    finally:
+        models._registry = saved

@@ -283,3 +283,33 @@ def test_a_run_over_the_time_cap_is_refused_before_it_starts(tiny_chat):
         B.run_llm("BSRC0", B.make_instance("hard"), horizon=500, replicates=100, time_cap_s=1)
     with pytest.raises(InputError, match="at least one agent"):
         B.run_many([], [], B.make_instance("hard"), horizon=10, replicates=10, llm_replicates=1)
+
+
+def test_stop_really_stops_the_worker(tiny_chat):
+    """Closing the tab's generator (what Gradio does on Stop) sets the stop flag; the worker ends soon."""
+    import threading
+    import time
+
+    from tabs import bandits as tab
+
+    gen = tab.run_experiment("hard", 5, 0.2, "", 400, 10, ["ucb"], ["BNRN0"], 20, "tiny-a", 32, 1.0, 0.1, 0,
+                             progress=lambda *a, **k: None)
+    first = next(gen)  # the run is going: nothing new to show yet
+    assert len(first) == tab.N_OUTPUTS
+    assert any(t.name == "bandit-run" for t in threading.enumerate())
+    gen.close()
+    deadline = time.monotonic() + 20
+    while any(t.name == "bandit-run" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(t.name == "bandit-run" for t in threading.enumerate())
+
+
+def test_tab_errors_reach_the_user_as_messages(tiny_chat):
+    import gradio as gr
+
+    from tabs import bandits as tab
+
+    gen = tab.run_experiment("hard", 5, 0.2, "", 50, 10, [], ["NOPE"], 1, "tiny-a", 32, 1.0, 0.1, 0,
+                             progress=lambda *a, **k: None)
+    with pytest.raises(gr.Error, match="Unknown prompt code"):
+        list(gen)
