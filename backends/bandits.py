@@ -565,7 +565,7 @@ class PrefixCache:
         self.cache = out.past_key_values if self.reuse else None
         self.ids = list(ids)
         self.tokens_run += len(ids) - common
-        return out.logits[0, -1].float()
+        return out.logits[0, -1].float().cpu()
 
 
 class Cancelled(InputError):
