@@ -86,7 +86,10 @@ def make_instance(name: str | None = None, *, k: int | None = None, delta: float
     or explicit ``means`` in [0, 1]. For the paper-style instances the best arm's position is drawn
     from ``seed``, so that a model's bias toward the first (or any) label cannot pass for skill.
     """
+    seed = check_count(seed, what="Seed", low=0, high=2**63 - 1)
     if means is not None:
+        if isinstance(means, (str, bytes)) or not hasattr(means, "__len__"):
+            raise InputError("Means must be a list of numbers, e.g. [0.3, 0.5, 0.7].")
         vals = list(means)
         check_count(len(vals), what="Number of arms", low=2, high=MAX_ARMS)
         out = tuple(check_number(m, what=f"Mean of arm {i + 1}", low=0.0, high=1.0) for i, m in enumerate(vals))
@@ -96,8 +99,8 @@ def make_instance(name: str | None = None, *, k: int | None = None, delta: float
             raise InputError("Two arms share the highest mean: the statistics need a single best arm.")
         return Instance(out, "custom")
     if name is not None and name != "custom":
-        if name not in INSTANCES:
-            raise InputError(f"Unknown instance {name!r}: choose 'hard', 'easy' or 'custom'.")
+        if not isinstance(name, str) or name not in INSTANCES:
+            raise InputError(f"Unknown instance {str(name)[:30]!r}: choose 'hard', 'easy' or 'custom'.")
         k, delta = INSTANCES[name]
     elif k is None or delta is None:
         raise InputError("A custom instance needs K and Δ, or explicit means.")
@@ -197,6 +200,7 @@ def run_baseline(agent: str, inst: Instance, *, horizon: int = 100, replicates: 
     if agent not in BASELINES:
         raise InputError(f"Unknown baseline {agent!r}: choose one of {', '.join(BASELINES)}.")
     horizon, replicates = _check_run_size(horizon, replicates, 100_000)
+    seed = check_count(seed, what="Seed", low=0, high=2**63 - 1)
     c = check_number(c, what="UCB constant C", low=0.0, high=100.0)
     epsilon = check_number(epsilon, what="ε", low=0.0, high=1.0)
     t0 = time.perf_counter()
@@ -388,7 +392,15 @@ def all_codes() -> list[str]:
 def render_prompt(code: str | PromptCode, k: int, horizon: int,
                   history: Sequence[tuple[int, int]] = ()) -> dict[str, str]:
     """The system and user messages of one round, given the history so far as (arm, reward) pairs."""
-    pc = parse_code(code) if isinstance(code, str) else code
+    pc = code if isinstance(code, PromptCode) else parse_code(code)
+    k = check_count(k, what="Number of arms K", low=2, high=MAX_ARMS)
+    horizon = check_count(horizon, what="Horizon T", low=1, high=10**6)
+    try:
+        history = [(int(a), int(r)) for a, r in history]
+    except (TypeError, ValueError):
+        raise InputError("History must be a list of (arm, reward) pairs.") from None
+    if len(history) >= horizon or any(not 0 <= a < k or r not in (0, 1) for a, r in history):
+        raise InputError("History must hold fewer than T rounds of (arm in 0..K-1, reward 0 or 1).")
     labels = pc.labels(k)
     names = ", ".join(labels)
     if pc.scenario == "B":
@@ -644,6 +656,7 @@ def run_llm(code: str, inst: Instance, *, horizon: int = 100, replicates: int = 
 
     pc = parse_code(code)
     horizon, replicates = _check_run_size(horizon, replicates, 100)
+    seed = check_count(seed, what="Seed", low=0, high=2**63 - 1)
     max_reasoning_tokens = check_count(max_reasoning_tokens, what="Reasoning token limit", low=8,
                                        high=limits().max_new_tokens)
     lm = get_model(model, slot="chat")
