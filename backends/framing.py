@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import json
 import math
 import os
@@ -39,6 +40,8 @@ import numpy as np
 import pandas as pd
 
 from backends.config import InputError, check_text, limits
+
+log = logging.getLogger("workbench.framing")
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "framing"
 FRAMES_PATH = ASSETS / "frames.json"
@@ -662,14 +665,20 @@ def corpus_result(*, progress: ProgressFn | None = None, use_cache: bool = True)
         if use_cache and key in _memo:
             return {**_memo[key], "from_cache": True}
         path = cache_path(key)
+        damaged = False
         if use_cache:
+            existed = path.exists()
             obj = _read_cache(path, key)
             if obj is not None:
                 _memo[key] = obj
                 return {**obj, "from_cache": True}
+            damaged = existed  # the file was there but unreadable or for another key: it was removed
         t0 = time.perf_counter()
         say = progress or (lambda f, m: None)
-        say(0.0, "Cutting the addresses into paragraphs")
+        if damaged:
+            log.warning("framing cache %s was damaged or stale; analysing the corpus again", path)
+        say(0.0, "The cached analysis was damaged: analysing the corpus again" if damaged
+            else "Cutting the addresses into paragraphs")
         seg = corpus_segments()
         df, records = analyze_segments(seg, progress=say)
         obj = {"key": key, "segments": df, "metaphors": records, "seconds": time.perf_counter() - t0,
@@ -679,7 +688,7 @@ def corpus_result(*, progress: ProgressFn | None = None, use_cache: bool = True)
             if old != path:
                 old.unlink(missing_ok=True)
         _memo[key] = obj
-        return {**obj, "from_cache": False}
+        return {**obj, "from_cache": False, "rebuilt": damaged}
 
 
 def analyze_corpus(years: tuple[int, int] | None = None, *, progress: ProgressFn | None = None,

@@ -334,7 +334,8 @@ def run_corpus(year_from: float, year_to: float, period: float, progress: gr.Pro
     mt = F.metaphor_table(r["metaphors"]) if len(r["metaphors"]) else pd.DataFrame()
     read = readings(seg, period)
     src = ("from the on-disk cache" if r["from_cache"] else f"computed in {r['seconds']:.0f} s"
-           + ("" if r["sample"] else " and cached for next time"))
+           + ("" if r["sample"] else " and cached for next time")
+           + (" (the cached analysis was damaged, so it was rebuilt)" if r.get("rebuilt") else ""))
     status = (f"{'Years ' + str(years[0]) + '–' + str(years[1]) if r['sample'] else 'Whole corpus'}: "
               f"{len(seg):,} segments, {int(seg['candidate'].sum()):,} keyword candidates, "
               f"**{int(seg['relevant'].sum()):,} about immigration**; {len(r['metaphors'])} metaphor probes; {src}.")
