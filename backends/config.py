@@ -87,7 +87,7 @@ def check_text(text: object, *, what: str = "Text", lim: Limits | None = None, a
         text = ""
     if not isinstance(text, str):
         raise InputError(f"{what} must be text, got {type(text).__name__}.")
-    text = text.replace("\x00", "").strip()
+    text = clean_text(text).strip()
     if not text and not allow_empty:
         raise InputError(f"{what} is empty: type or paste some text, or pick an example.")
     if len(text) > lim.max_text_chars:
@@ -97,18 +97,38 @@ def check_text(text: object, *, what: str = "Text", lim: Limits | None = None, a
     return text
 
 
+def clean_text(text: str) -> str:
+    """Remove NUL characters and replace lone surrogates with U+FFFD.
+
+    JSON lets a client send a lone surrogate (``"\\ud800"``); Python keeps it in the string, and the
+    tokenizers then fail with a TypeError instead of reading the text.
+    """
+    text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _short(value: object) -> str:
+    """repr() of a bad value, cut to a length fit for a message."""
+    r = repr(value)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 def check_count(value: object, *, what: str, low: int = 1, high: int | None = None) -> int:
     """Validate a user-chosen integer (a slider or number box) against [low, high]."""
     high = limits().max_count if high is None else high
     try:
         f = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a whole number, got {value!r}.") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
+        raise InputError(f"{what} must be a whole number, got {_short(value)}.") from None
     if not math.isfinite(f) or f != int(f):
-        raise InputError(f"{what} must be a whole number, got {value!r}.")
+        raise InputError(f"{what} must be a whole number, got {_short(value)}.")
     n = int(f)
     if not low <= n <= high:
-        raise InputError(f"{what} must be between {low} and {high}, got {n}.")
+        raise InputError(f"{what} must be between {low} and {high}, got {_short(n)}.")
     return n
 
 
@@ -116,8 +136,8 @@ def check_number(value: object, *, what: str, low: float, high: float) -> float:
     """Validate a finite float in [low, high]."""
     try:
         f = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a number, got {value!r}.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{what} must be a number, got {_short(value)}.") from None
     if not math.isfinite(f) or not low <= f <= high:
-        raise InputError(f"{what} must be a finite number between {low} and {high}, got {value!r}.")
+        raise InputError(f"{what} must be a finite number between {low} and {high}, got {_short(value)}.")
     return f

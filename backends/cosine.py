@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from backends.config import InputError
+from backends.config import InputError, check_count, check_number, clean_text
 
 # Bounds that keep a request within a few seconds and a few hundred MB on a 2-core machine.
 MAX_USERS = 50_000
@@ -75,14 +75,17 @@ class Agreement:
 def _check_sizes(n_users: int, n_items: int, n_clusters: int) -> None:
     for name, v, lo, hi in (("users", n_users, 10, MAX_USERS), ("items", n_items, 10, MAX_ITEMS),
                             ("clusters", n_clusters, 2, MAX_CLUSTERS)):
-        if not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
             extra = ""
-            if name == "users" and isinstance(v, (int, np.integer)) and v > hi:
-                extra = f" ({v:,} users would need about {v * n_items * 8 / 2**30 * 0.4:.1f} GiB while sampling)"
-            if name == "items" and isinstance(v, (int, np.integer)) and v > hi:
-                extra = (f" (the item Gram matrix alone would take {v * v * 8 / 2**20:,.0f} MiB and its "
-                         "eigendecomposition grows with the cube of the item count)")
-            raise InputError(f"Number of {name} must be between {lo:,} and {hi:,}, got {v!r}{extra}.")
+            big = isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > hi
+            if big and v < 10**15:  # past that the estimates overflow a float, and mean nothing anyway
+                if name == "users" and isinstance(n_items, (int, np.integer)) and 0 < n_items < 10**15:
+                    extra = f" ({v:,} users would need about {v * n_items * 8 / 2**30 * 0.4:.1f} GiB while sampling)"
+                if name == "items":
+                    extra = (f" (the item Gram matrix alone would take {v * v * 8 / 2**20:,.0f} MiB and its "
+                             "eigendecomposition grows with the cube of the item count)")
+            shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+            raise InputError(f"Number of {name} must be between {lo:,} and {hi:,}, got {shown}{extra}.")
     if n_clusters > n_items:
         raise InputError("There must be at least as many items as clusters.")
 
@@ -97,6 +100,7 @@ def simulate(n_users: int = 20_000, n_items: int = 1_000, n_clusters: int = 5, s
     to p_{u,c_i} p_i (exact weighted sampling without replacement, by Gumbel top-k).
     """
     _check_sizes(n_users, n_items, n_clusters)
+    seed = check_count(seed, what="Seed", low=0, high=2**32 - 1)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     item_cluster = np.sort(np.arange(n_items) % n_clusters)  # items ordered by cluster
@@ -159,8 +163,12 @@ def fit(X: sp.spmatrix | np.ndarray, objective: int = 1, lam: float = 10_000.0, 
     """
     if objective not in (1, 2):
         raise InputError(f"objective must be 1 or 2, got {objective!r}.")
-    if not np.isfinite(lam) or lam < 0:
-        raise InputError(f"lambda must be a finite number >= 0, got {lam!r}.")
+    try:
+        ok = isinstance(lam, (int, float, np.number)) and bool(np.isfinite(float(lam))) and lam >= 0
+    except (OverflowError, TypeError, ValueError):  # e.g. an int too large for a float
+        ok = False
+    if not ok:
+        raise InputError(f"lambda must be a finite number >= 0, got {repr(lam)[:40]}.")
     p = X.shape[1]
     if not isinstance(k, (int, np.integer)) or not 1 <= k <= p:
         raise InputError(f"The rank k must be between 1 and the number of items ({p}), got {k!r}.")
@@ -193,8 +201,7 @@ def rescale(f: Fit, alpha: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """
     if f.objective != 1:
         raise InputError("Only objective 1 has a family of rescaled solutions; objective 2's cosines are unique.")
-    if not np.isfinite(alpha) or not -1.0 <= alpha <= 2.0:
-        raise InputError(f"alpha must be between -1 and 2, got {alpha!r}.")
+    alpha = check_number(alpha, what="alpha", low=-1.0, high=2.0)
     s = np.maximum(f.shrink, 1e-300)
     return f.V * s ** (1.0 - alpha), f.V * s**alpha
 
@@ -267,7 +274,10 @@ class EmbeddingRescale:
 
 
 def check_sentences(sentences: Sequence[str]) -> list[str]:
-    out = [s.replace("\x00", "").strip() for s in sentences if isinstance(s, str) and s.strip()]
+    if isinstance(sentences, str) or not isinstance(sentences, (list, tuple)):
+        raise InputError("Sentences must be a list of texts, one sentence each.")
+    out = [clean_text(s).strip() for s in sentences if isinstance(s, str) and s.strip()]
+    out = [s for s in out if s]
     if len(out) < 2:
         raise InputError("Enter at least two sentences (one per line).")
     if len(out) > MAX_SENTENCES:
@@ -284,8 +294,8 @@ def rescale_embeddings(E: np.ndarray, sentences: Sequence[str], strength: float 
 
     Cosines of E D change; dot products of E D with E D^-1 equal those of E with E exactly.
     """
-    if not np.isfinite(strength) or not 0 <= strength <= 5:
-        raise InputError(f"Strength must be between 0 and 5, got {strength!r}.")
+    strength = check_number(strength, what="Strength", low=0.0, high=5.0)
+    seed = check_count(seed, what="Seed", low=0, high=2**32 - 1)
     E = np.asarray(E, dtype=np.float64)
     scale = np.exp(strength * np.random.default_rng(seed).standard_normal(E.shape[1]))
     before, after = cosine_matrix(E), cosine_matrix(E * scale)

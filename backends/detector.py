@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from backends import lm as L
-from backends.config import InputError, limits
+from backends.config import InputError, check_text, clean_text, limits
 from backends.models import LoadedModel, registry
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "detector"
@@ -161,20 +161,29 @@ def binoculars(
     batch_size: int | None = 16,
     time_budget_s: float | None = None,
     progress: ProgressFn | None = None,
+    max_texts: int | None = None,
 ) -> list[BinocularsResult]:
     """Binoculars scores of texts, in order.
 
     observer/performer: registry names (None: the profile's defaults). numerator: "observer" (the
     paper) or "performer" (the authors' code). threshold: None for the pair's default. Texts are cut
     to ``max_tokens`` (default: the configured limit, 512). A text with fewer than ``min_tokens``
-    scored tokens raises InputError naming it.
+    scored tokens raises InputError naming it. ``max_texts`` caps the batch (default: the configured
+    ``max_batch_texts``; the built-in benchmark and two-file calibration pass their own sizes).
     """
     if numerator not in NUMERATORS:
         raise InputError(f"numerator must be one of {NUMERATORS}, got {numerator!r}.")
-    texts = list(texts)
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise InputError("Texts must be a list of strings (one text per item).")
+    lim = limits()
+    cap = lim.max_batch_texts if max_texts is None else max_texts
+    if len(texts) > cap:
+        raise InputError(f"{len(texts)} texts; the limit is {cap} per request.")
+    for i, t in enumerate(texts):
+        check_text(t, what=f"Text {i + 1}")  # a string, not blank, within the length limit
+    texts = [clean_text(t) for t in texts]  # unstripped: scores stay those of the text as given
     if not texts:
         raise InputError("No texts to score.")
-    lim = limits()
     max_tokens = min(max_tokens or lim.max_tokens, lim.max_tokens)
     budget = time_budget_s if time_budget_s is not None else lim.time_budget_s
     deadline = time.monotonic() + budget
@@ -191,7 +200,7 @@ def binoculars(
     if threshold is None:
         threshold, source = default_threshold(obs_name, perf_name, numerator)
     else:
-        if not math.isfinite(threshold):
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
             raise InputError("The threshold must be a finite number.")
         source = "user"
 
@@ -246,8 +255,11 @@ def roc(human_scores: Sequence[float], machine_scores: Sequence[float]) -> tuple
     Thresholds sit halfway between consecutive distinct scores (plus one below and one above all of
     them), so every achievable operating point is listed once; ties between classes move together.
     """
-    h = np.asarray(human_scores, dtype=float)
-    m = np.asarray(machine_scores, dtype=float)
+    try:
+        h = np.asarray(human_scores, dtype=float).ravel()
+        m = np.asarray(machine_scores, dtype=float).ravel()
+    except (TypeError, ValueError, OverflowError):
+        raise InputError("Calibration scores must be lists of numbers.") from None
     if h.size == 0 or m.size == 0:
         raise InputError("Calibration needs at least one human and one machine text.")
     if not (np.isfinite(h).all() and np.isfinite(m).all()):
@@ -269,8 +281,8 @@ def auroc(human_scores: Sequence[float], machine_scores: Sequence[float]) -> flo
 def calibrate_scores(human_scores: Sequence[float], machine_scores: Sequence[float],
                      target_fpr: float = 0.01) -> Calibration:
     """ROC, AUROC, TPR at low FPRs, and the largest threshold whose FPR is at most target_fpr."""
-    if not 0 <= target_fpr < 1:
-        raise InputError("The target false-positive rate must be in [0, 1).")
+    if isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float)) or not 0 <= target_fpr < 1:
+        raise InputError("The target false-positive rate must be a number in [0, 1).")
     fpr, tpr, cuts = roc(human_scores, machine_scores)
     tpr_at = {}
     for f in sorted(set(REPORT_FPRS) | {target_fpr}):
@@ -290,6 +302,7 @@ def calibrate(human_texts: Sequence[str], machine_texts: Sequence[str], target_f
               observer: str | None = None, performer: str | None = None, numerator: str = "observer",
               **kwargs) -> Calibration:
     """Score labelled texts with Binoculars and calibrate a threshold for a target FPR."""
+    kwargs.setdefault("max_texts", 2 * limits().max_batch_texts)  # one upload of each class
     scores = binoculars(list(human_texts) + list(machine_texts), observer, performer, numerator=numerator,
                         threshold=0.0, **kwargs)
     h = [r.score for r in scores[: len(human_texts)]]
@@ -336,7 +349,7 @@ def evaluate(items: Sequence[BenchmarkItem], observer: str | None = None, perfor
     """Run Binoculars (and, from the same passes, the log-perplexity baseline) on labelled items."""
     t0 = time.perf_counter()
     res = binoculars([it.text for it in items], observer, performer, numerator=numerator, threshold=0.0,
-                     time_budget_s=time_budget_s, progress=progress, min_tokens=1)
+                     time_budget_s=time_budget_s, progress=progress, min_tokens=1, max_texts=len(items))
     rows = [{"label": it.label, "generator": it.generator or "human", "binoculars": r.score,
              "log_ppl": r.log_ppl, "log_xppl": r.log_xppl, "n_tokens": r.n_tokens} for it, r in zip(items, res)]
     human = [r for r in rows if r["label"] == "human"]

@@ -209,7 +209,7 @@ class LoadedModel:
     n_params: int
     memory_bytes: int
     load_seconds: float
-    loaded_from: str  # "cache", "converted", "package", "folder" or "hub"
+    loaded_from: str  # "cache", "converted", "rebuilt" (a damaged cache entry), "package", "folder" or "hub"
     quantized: bool = False
 
     @property
@@ -329,9 +329,14 @@ class ModelRegistry:
 
     def resolve(self, name_or_slot: str | None, slot: str | None = None) -> str:
         """A model name for a name, a slot, or None (then ``slot``'s model)."""
+        if name_or_slot is not None and not isinstance(name_or_slot, str):
+            raise UnknownModelError(f"A model name must be text, got {type(name_or_slot).__name__}. "
+                                    f"Valid names: {', '.join(sorted(self._specs))}.")
         if not name_or_slot:
             if slot is None:
                 raise ModelError("No model given.")
+            if not isinstance(slot, str) or slot not in self.slots:
+                raise ModelError(f"Unknown slot {slot!r}; valid slots: {', '.join(SLOTS)}.")
             return self.slots[slot]
         if name_or_slot in self.slots and name_or_slot not in self._specs:
             return self.slots[name_or_slot]
@@ -458,19 +463,26 @@ class ModelRegistry:
     def _load_gguf_cached(self, spec: ModelSpec, progress: ProgressFn) -> tuple[Any, Any, str]:
         """(model, tokenizer, "cache" or "converted")."""
         entry = self.cache_entry(spec)
+        damaged = False
         if _cache_valid(entry):
             try:
                 model, tok, _ = self._load_transformers(spec, folder=str(entry))
                 return model, tok, "cache"
             except Exception as e:  # a corrupt entry that passed the manifest check: rebuild it
                 log.warning("cache entry %s failed to load (%s); rebuilding", entry, e)
+                damaged = True
         elif entry.exists():
             log.warning("cache entry %s is incomplete or corrupt; rebuilding", entry)
-        progress(0.05, f"Converting {spec.name} from GGUF (first use only)")
+            damaged = True
+        if damaged:  # the user sees this in the progress bar, and "rebuilt" in the Models tab
+            progress(0.05, f"The cached weights of {spec.name} were incomplete or corrupt: rebuilding them from "
+                           "the GGUF (about a minute)")
+        else:
+            progress(0.05, f"Converting {spec.name} from GGUF (first use only)")
         self.convert_gguf(spec)
         progress(0.9, f"Loading {spec.name} from the converted cache")
         model, tok, _ = self._load_transformers(spec, folder=str(entry))
-        return model, tok, "converted"
+        return model, tok, "rebuilt" if damaged else "converted"
 
     def convert_gguf(self, spec: ModelSpec) -> Path:
         """Dequantise a packaged GGUF to float32 safetensors in the cache; returns the entry folder.

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.config import InputError, limits
+from backends.config import InputError, clean_text, limits
 
 ALLOWED_SUFFIXES = (".csv", ".jsonl", ".txt")
 LABELS = {"human": "human", "0": "human", "h": "human", "machine": "machine", "1": "machine", "m": "machine",
@@ -85,7 +85,7 @@ def read_text_table(path: str | Path, *, text_column: str = "text", label_column
     for i, text, lab in rows:
         if not isinstance(text, str):
             raise InputError(f"Row {i}: the text must be a string, got {type(text).__name__}.")
-        text = text.replace("\x00", "").strip()
+        text = clean_text(text).strip()  # JSONL may carry NUL or lone surrogates ("\ud800")
         if not text:
             skipped.append(f"row {i}: empty text")
             continue

@@ -44,17 +44,23 @@ def guarded(fn: F) -> F:
             raise
         except (InputError, ModelError) as e:
             raise gr.Error(str(e), print_exception=False) from None
-        except MemoryError:
-            log.exception("out of memory in %s", fn.__name__)
-            raise gr.Error("The server ran out of memory for this request. Try a shorter or smaller input.",
-                           print_exception=False) from None
-        except Exception:
+        except Exception as e:
+            if _out_of_memory(e):
+                log.exception("out of memory in %s", fn.__name__)
+                raise gr.Error("The server ran out of memory for this request. Try a shorter or smaller input.",
+                               print_exception=False) from None
             ref = uuid.uuid4().hex[:8]
             log.exception("unexpected error in %s (ref %s)", fn.__name__, ref)
             raise gr.Error(f"Something went wrong on the server (reference {ref}). The app is still running; "
                            "try again, or report the reference.", print_exception=False) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """MemoryError, torch's OutOfMemoryError (CUDA), or the CPU allocator's RuntimeError."""
+    return (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
+            or (isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or "out of memory" in str(e))))
 
 
 def placeholder(title: str, issue: int, summary: str) -> None:

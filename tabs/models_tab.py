@@ -35,6 +35,8 @@ def load_model(name: str, progress: gr.Progress = gr.Progress()) -> tuple[list[l
     was = reg.is_loaded(name)
     m = reg.get(name, progress=lambda f, msg: progress(f, desc=msg))
     note = "was already loaded" if was else f"loaded in {m.load_seconds:.2f} s ({m.loaded_from})"
+    if not was and m.loaded_from == "rebuilt":
+        note += ": its cached weights were incomplete or corrupt, so they were converted again"
     return loaded_table(), f"`{name}` {note} on {m.device}."
 
 

@@ -17,7 +17,8 @@ def test_rag_example_end_to_end(page, artifacts):
     assert visible.count() >= 2  # the heat map and the prior/posterior bars
     page.screenshot(path=str(artifacts / "rag-example.png"), full_page=True)
     assert page.get_by_text("RAG-Token: p(z | x, y_i) for each generated token").count() >= 1
-    assert "McKinley's 1898" in page.get_by_label("Question").input_value()  # the example filled the box
+    # the example filled the box (the CoT tab has a "Question" box too: take the visible one)
+    assert "McKinley's 1898" in page.get_by_label("Question").locator("visible=true").first.input_value()
     assert page.get_by_text("1898 McKinley").count() >= 1  # passages labelled by year and president
     assert page.locator("mark").count() >= 1  # the answer span highlighted in a passage
     assert page.js_errors == []

@@ -53,7 +53,7 @@ def test_corrupt_cache_entry_is_rebuilt(registry, tmp_path):
     with open(entry / "model.safetensors", "r+b") as f:  # a half-written weights file
         f.truncate(1000)
     m = private.get(spec.name)
-    assert m.loaded_from == "converted" and models._cache_valid(entry)
+    assert m.loaded_from == "rebuilt" and models._cache_valid(entry)  # and the user is told so
     assert not list(entry.parent.glob(".tmp-*"))  # no temporary folder left behind
 
 
