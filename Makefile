@@ -47,6 +47,10 @@ bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_cosine.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_cot.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_early_exit.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_bandits.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_load.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_framing.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_rag.py
 
 # Regenerate the detector's benchmark texts and calibration (about 20 minutes on 2 cores).
 detector-benchmark: setup
