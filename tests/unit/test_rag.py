@@ -295,11 +295,11 @@ def test_build_caches_then_loads_then_rebuilds_when_corrupt(fake_registry):
         R.load_cache(entry.parent, idx.key)
     R.forget_memo()
     rebuilt = R.build_index(texts=["\n\n".join(DOCS)])
-    assert rebuilt.source == "built"
+    assert rebuilt.source == "rebuilt-built"  # and the status line says the cache was damaged
     R.load_cache(entry.parent, idx.key)  # valid again
     (entry / "manifest.json").write_text("{not json")
     R.forget_memo()
-    assert R.build_index(texts=["\n\n".join(DOCS)]).source == "built"
+    assert R.build_index(texts=["\n\n".join(DOCS)]).source == "rebuilt-built"
     assert not list((fake_registry.cache_dir / "rag").glob(".tmp-*"))  # no half-written entries left behind
 
 
