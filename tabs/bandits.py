@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from backends import bandits as B
 from backends.config import InputError, check_count, check_number, limits
 from backends.models import registry
-from tabs.common import HEAVY, export_csv, export_dicts, export_json, gpu, guarded
+from tabs.common import HEAVY, export_csv, export_dicts, export_json, gpu, guarded, user_error
 
 TITLE = "Bandit playground"
 BASELINE_CHOICES = [("UCB", "ucb"), ("Thompson sampling", "ts"), ("Greedy", "greedy"), ("ε-greedy", "egreedy")]
@@ -196,10 +196,6 @@ def _summary(runs: list[B.Runs], stats: list[B.Stats], inst: B.Instance) -> str:
     return "\n\n".join(lines)
 
 
-def _raise(exc: BaseException):
-    raise exc
-
-
 def _compute(kind, k, delta, means_text, horizon, replicates, baselines, codes, llm_replicates, model,
              reasoning_tokens, c, epsilon, seed, progress, should_stop):
     seed = check_count(seed, what="Seed", low=0, high=2**31 - 1)
@@ -262,7 +258,7 @@ def run_experiment(kind: str, k: float, delta: float, means_text: str, horizon: 
     finally:
         stop.set()  # also runs when the generator is closed because the user pressed Stop
     if "err" in box:
-        guarded(_raise)(box["err"])
+        raise user_error(box["err"], "run_experiment")
     yield box["out"]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import uuid
 from typing import Any, Callable, TypeVar
@@ -28,31 +29,50 @@ except ImportError:  # the usual case: not on a Space
         return fn
 
 
-def guarded(fn: F) -> F:
-    """Turn backend errors into clear messages for the user.
+def user_error(e: BaseException, where: str) -> gr.Error:
+    """The gr.Error a user sees for an exception raised in the callback ``where``.
 
     InputError and ModelError carry user-facing messages and are shown as they are. Anything else
     is a bug: it is logged with its traceback under a short reference, and the user sees only the
     reference, never internals such as paths or stack frames.
     """
+    if isinstance(e, gr.Error):
+        return e
+    if isinstance(e, (InputError, ModelError)):
+        return gr.Error(str(e), print_exception=False)
+    if _out_of_memory(e):
+        log.error("out of memory in %s", where, exc_info=e)
+        return gr.Error("The server ran out of memory for this request. Try a shorter or smaller input.",
+                        print_exception=False)
+    ref = uuid.uuid4().hex[:8]
+    log.error("unexpected error in %s (ref %s)", where, ref, exc_info=e)
+    return gr.Error(f"Something went wrong on the server (reference {ref}). The app is still running; "
+                    "try again, or report the reference.", print_exception=False)
+
+
+def guarded(fn: F) -> F:
+    """Turn backend errors into clear messages for the user (see :func:`user_error`).
+
+    Works for plain and generator callbacks: a generator's errors raised while streaming are
+    turned into messages too.
+    """
+    if inspect.isgeneratorfunction(inspect.unwrap(fn)):  # unwrap: a GPU decorator may sit in between
+
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as e:
+                raise user_error(e, fn.__name__) from None
+
+        return stream  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except (InputError, ModelError) as e:
-            raise gr.Error(str(e), print_exception=False) from None
         except Exception as e:
-            if _out_of_memory(e):
-                log.exception("out of memory in %s", fn.__name__)
-                raise gr.Error("The server ran out of memory for this request. Try a shorter or smaller input.",
-                               print_exception=False) from None
-            ref = uuid.uuid4().hex[:8]
-            log.exception("unexpected error in %s (ref %s)", fn.__name__, ref)
-            raise gr.Error(f"Something went wrong on the server (reference {ref}). The app is still running; "
-                           "try again, or report the reference.", print_exception=False) from None
+            raise user_error(e, fn.__name__) from None
 
     return wrapper  # type: ignore[return-value]
 

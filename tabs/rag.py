@@ -1,11 +1,9 @@
 """RAG QA tab: retrieve passages of the addresses (or your texts) and answer with RAG-Token or RAG-Sequence."""
 from __future__ import annotations
 
-import functools
 import html
 import json
 import time
-import uuid
 
 import gradio as gr
 import numpy as np
@@ -13,8 +11,8 @@ import plotly.graph_objects as go
 
 from backends import rag as R
 from backends.config import InputError, check_count, check_number, limits
-from backends.models import ModelError, registry
-from tabs.common import HEAVY, export_dicts, export_json, gpu, guarded, log
+from backends.models import registry
+from tabs.common import HEAVY, export_dicts, export_json, gpu, guarded
 
 TITLE = "RAG QA"
 EXAMPLES = json.loads((R.ASSETS / "examples.json").read_text())
@@ -220,26 +218,6 @@ def ask(question: str, corpus: str, files, pasted: str, kind: str, k: float, mod
     return answer_markdown(ans, index), heat_map(ans), prior_figure(ans), passages_html(ans), export
 
 
-def _guarded_stream(fn):
-    """``guarded`` for generator callbacks: errors raised while streaming become clear messages too."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            yield from fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except (InputError, ModelError) as e:
-            raise gr.Error(str(e), print_exception=False) from None
-        except Exception:
-            ref = uuid.uuid4().hex[:8]
-            log.exception("unexpected error in %s (ref %s)", fn.__name__, ref)
-            raise gr.Error(f"Something went wrong on the server (reference {ref}). The app is still running; "
-                           "try again, or report the reference.", print_exception=False) from None
-
-    return wrapper
-
-
 def report_markdown(rep: R.Report, done: int, total: int) -> str:
     rec = " · ".join(f"recall@{n} **{rep.recall[n]:.1%}**" for n in R.RECALL_AT)
     lines = [f"**{done} of {total} questions** · k = {rep.k} · {rep.seconds:.0f} s\n\nRetrieval: {rec}"]
@@ -265,7 +243,7 @@ def recall_figure(rep: R.Report) -> go.Figure:
     return fig
 
 
-@_guarded_stream
+@guarded
 @gpu
 def run_evaluation(n_questions: float, k: float, modes: list[str], temperature: float, max_tokens: float,
                    progress: gr.Progress = gr.Progress()):

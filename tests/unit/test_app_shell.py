@@ -67,3 +67,16 @@ def test_guarded_keeps_the_signature_gradio_inspects():
 
     assert list(inspect.signature(fn).parameters) == ["text", "progress"]
     assert fn("ok") == "ok"
+
+
+def test_guarded_turns_errors_raised_while_streaming_into_messages():
+    @guarded
+    def stream():
+        yield 1
+        raise InputError("k must be between 1 and 20.")
+
+    gen = stream()
+    assert next(gen) == 1
+    with pytest.raises(gr.Error) as e:
+        next(gen)
+    assert e.value.message == "k must be between 1 and 20."
