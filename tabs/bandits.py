@@ -37,7 +37,7 @@ output **0** temperature 0 / **1** temperature 1 / **D** a distribution over arm
 The basic prompt is **BNRN0**.
 """
 HONEST = """
-*On the CPU profile* the LLM is SmolLM2-135M-Instruct, about a thousand times smaller than the paper's models.
+*On the CPU profile* the LLM is SmolLM2-135M-Instruct, about a hundred times smaller than the paper's LLaMA-2-13B and smaller still than GPT-4.
 Answer-only designs read its next-token distribution over the arm labels, so every decision is valid; with
 chain-of-thought it often writes no parseable answer, and such rounds fall back to a random arm (counted below).
 What you see is what this small model does, not the paper's GPT-4 or LLaMA-2 results. Chain-of-thought designs

@@ -31,8 +31,8 @@ The default corpus is every State of the Union address and annual message (1790 
 ~100-word passages, the paper's unit.
 """
 HONEST = """
-*On the CPU profile* the generator is SmolLM2-135M-Instruct, about 3,000 times smaller than the paper's BART-large
-plus its 21M-passage index is large: it often copies the right phrase from a good passage but also rambles, answers
+*On the CPU profile* the generator is SmolLM2-135M-Instruct, about a third the size of the paper's BART-large
+(400M) and not trained for the task, and the index holds 17,796 passages instead of 21M: it often copies the right phrase from a good passage but also rambles, answers
 with the wrong span or ignores the passage. Retrieval (all-MiniLM-L6-v2, exact search) is the strong part here; the
 evaluation tab shows both. The GPU profile's Qwen2.5-7B-Instruct is a far better reader.
 """
