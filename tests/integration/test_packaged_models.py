@@ -23,7 +23,7 @@ def test_second_registry_loads_from_the_converted_cache(registry, tmp_path):
     for name in ("smollm2-135m-instruct", "gemma3-270m"):
         registry.get(name)  # makes sure the cache entry exists
         assert models._cache_valid(registry.cache_entry(registry.spec(name)))
-    fresh = models.ModelRegistry("cpu", cache_dir=registry.cache_dir)
+    fresh = models.ModelRegistry("tiny", cache_dir=registry.cache_dir)
     for name in ("smollm2-135m-instruct", "gemma3-270m"):
         assert fresh.get(name).loaded_from == "cache"
 
@@ -47,7 +47,7 @@ def test_cached_tokenizer_gives_the_gguf_tokenizers_ids(registry, name):
 def test_corrupt_cache_entry_is_rebuilt(registry, tmp_path):
     spec = registry.spec("smollm2-135m-instruct")
     registry.get(spec.name)
-    private = models.ModelRegistry("cpu", cache_dir=tmp_path)
+    private = models.ModelRegistry("tiny", cache_dir=tmp_path)
     entry = private.cache_entry(spec)
     shutil.copytree(registry.cache_entry(spec), entry)
     with open(entry / "model.safetensors", "r+b") as f:  # a half-written weights file

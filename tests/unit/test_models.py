@@ -21,12 +21,79 @@ def reg(tmp_path, monkeypatch):
     return ModelRegistry("cpu", cache_dir=tmp_path / "cache", device="cpu")
 
 
-def test_cpu_profile_uses_packaged_models(reg):
-    assert reg.slots["chat"] == "smollm2-135m-instruct"
-    assert reg.slots["base"] == "gemma3-270m"
+def test_cpu_profile_uses_the_packaged_qwen_pair_in_int8(reg):
+    assert reg.slots["chat"] == reg.slots["performer"] == "qwen2.5-coder-1.5b"
+    assert reg.slots["base"] == reg.slots["observer"] == reg.slots["early_exit"] == "qwen2.5-coder-0.5b"
     assert reg.slots["embedder"] == "all-minilm-l6-v2"
     for name in reg.slots.values():
         assert reg.spec(name).source in (models.PACKAGE_GGUF, models.PACKAGE_ST)
+    assert reg.weights_for(reg.spec("qwen2.5-coder-0.5b")) == "int8"
+    assert len(reg.spec("qwen2.5-coder-1.5b").parts) == 22 and len(reg.spec("qwen2.5-coder-0.5b").parts) == 6
+
+
+def test_tiny_profile_keeps_the_small_models_in_float32(tmp_path):
+    reg = ModelRegistry("tiny", cache_dir=tmp_path, device="cpu")
+    assert reg.slots["chat"] == "smollm2-135m-instruct" and reg.slots["base"] == "gemma3-270m"
+    assert reg.weights_for(reg.spec("smollm2-135m-instruct")) == "float32"
+
+
+def test_weights_variants_override_and_device_rules(tmp_path):
+    reg = ModelRegistry("cpu", cache_dir=tmp_path, device="cpu")
+    f32 = reg.spec("qwen2.5-coder-0.5b@float32")
+    assert f32.base == "qwen2.5-coder-0.5b" and reg.weights_for(f32) == "float32"
+    assert reg.cache_entry(f32) == reg.cache_entry(reg.spec("qwen2.5-coder-0.5b"))  # one converted entry
+    assert reg.resolve("qwen2.5-coder-0.5b@bfloat16") == "qwen2.5-coder-0.5b@bfloat16"
+    with pytest.raises(UnknownModelError, match="Unknown precision"):
+        reg.spec("qwen2.5-coder-0.5b@int3")
+    with pytest.raises(UnknownModelError):
+        reg.spec("all-minilm-l6-v2@int8")  # embedders have no precision variants
+    with pytest.raises(ModelError, match="needs CUDA"):
+        reg.weights_for(reg.spec("qwen2.5-coder-0.5b@nf4"))
+    assert ModelRegistry("cpu", cache_dir=tmp_path, device="cpu", weights="float32").weights_for(
+        reg.spec("qwen2.5-coder-1.5b")) == "float32"
+    assert reg.weights_for(reg.spec("falcon-7b")) == "float32"  # hub models stay float32 on a CPU
+    gpu = ModelRegistry("gpu", cache_dir=tmp_path, device="cuda")
+    assert gpu.weights_for(gpu.spec("falcon-7b")) == "nf4"
+    assert gpu.weights_for(gpu.spec("qwen2.5-coder-0.5b")) == "bfloat16"
+    with pytest.raises(ModelError, match="CPU path"):
+        gpu.weights_for(gpu.spec("qwen2.5-coder-0.5b@int8"))
+    with pytest.raises(ModelError, match="Unknown weights"):
+        ModelRegistry("cpu", cache_dir=tmp_path, weights="int4")
+
+
+def test_missing_part_package_is_named_with_the_setup_command(reg):
+    spec = models.ModelSpec("halves", CAUSAL_LM, models.PACKAGE_GGUF, "json", gguf_file="h.gguf",
+                            parts=("json", "no_such_part_pkg_2"), gguf_bytes=10)
+    reg.register(spec)
+    with pytest.raises(ModelError, match="1 of its 2 part packages.*no-such-part-pkg-2.*make setup"):
+        reg.get("halves")
+
+
+def test_parts_are_joined_checked_and_never_left_half_written(tmp_path, monkeypatch):
+    import hashlib
+
+    pkgs = tmp_path / "site"
+    data = [b"GGUF" + b"a" * 1000, b"b" * 777]
+    for i, blob in enumerate(data, start=1):
+        (pkgs / f"fakepart{i}" / "data").mkdir(parents=True)
+        (pkgs / f"fakepart{i}" / "__init__.py").write_text("")
+        (pkgs / f"fakepart{i}" / "data" / f"part{i:02d}.bin").write_bytes(blob)
+    monkeypatch.syspath_prepend(str(pkgs))
+    joined = b"".join(data)
+    good = models.ModelSpec("two", CAUSAL_LM, models.PACKAGE_GGUF, "fakepart1", gguf_file="two.gguf",
+                            parts=("fakepart1", "fakepart2"), gguf_bytes=len(joined),
+                            gguf_sha256=hashlib.sha256(joined).hexdigest())
+    out = models.assemble_parts(good, tmp_path / "gguf")
+    assert out.read_bytes() == joined
+    bad = models.ModelSpec("two", CAUSAL_LM, models.PACKAGE_GGUF, "fakepart1", gguf_file="bad.gguf",
+                           parts=("fakepart1", "fakepart2"), gguf_bytes=len(joined), gguf_sha256="0" * 64)
+    with pytest.raises(ModelError, match="SHA-256"):
+        models.assemble_parts(bad, tmp_path / "gguf")
+    assert sorted(p.name for p in (tmp_path / "gguf").iterdir()) == ["two.gguf"]  # no temp file left
+    short = models.ModelSpec("two", CAUSAL_LM, models.PACKAGE_GGUF, "fakepart1", gguf_file="short.gguf",
+                             parts=("fakepart1", "fakepart2"), gguf_bytes=len(joined) + 1)
+    with pytest.raises(ModelError, match="expected"):
+        models.assemble_parts(short, tmp_path / "gguf")
 
 
 def test_gpu_profile_uses_the_papers_hub_models(tmp_path):
@@ -52,7 +119,7 @@ def test_unknown_profile_and_slot(tmp_path, reg):
 
 def test_slot_override_by_argument_and_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_MODEL_CHAT", "gemma3-270m")
-    reg = ModelRegistry("cpu", cache_dir=tmp_path, overrides={"early_exit": "gemma3-270m"})
+    reg = ModelRegistry("tiny", cache_dir=tmp_path, overrides={"early_exit": "gemma3-270m"})
     assert reg.slots["chat"] == "gemma3-270m" and reg.slots["early_exit"] == "gemma3-270m"
     assert reg.resolve(None, "chat") == "gemma3-270m"
     assert reg.resolve("chat") == "gemma3-270m"  # a slot name resolves to its model
@@ -152,10 +219,10 @@ def test_concurrent_first_requests_load_once(reg, monkeypatch):
         t.start()
     for t in threads:
         t.join()
-    assert calls == ["smollm2-135m-instruct"]
+    assert calls == ["qwen2.5-coder-1.5b"]
     assert len(got) == 8 and all(g is got[0] for g in got)
     # Two slots naming the same model share it.
-    assert reg.get("observer") is got[0]
+    assert reg.get("performer") is got[0]
 
 
 def test_extra_models_from_environment(tmp_path, monkeypatch):
@@ -173,6 +240,6 @@ def test_hub_model_without_network_says_so(reg, tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     monkeypatch.setattr(models.ModelRegistry, "_load_transformers",
-                        lambda self, spec, folder=None: (_ for _ in ()).throw(OSError("connection refused")))
+                        lambda self, spec, folder=None, progress=None: (_ for _ in ()).throw(OSError("connection refused")))
     with pytest.raises(ModelError, match="needs a network"):
         reg.get("mistral-7b")
