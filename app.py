@@ -1,6 +1,7 @@
 """LLM research workbench: one Gradio app, one tab per paper.
 
-    python app.py                      # http://127.0.0.1:7860, packaged CPU models (or GPU profile with CUDA)
+    python app.py                      # http://127.0.0.1:7860, packaged Qwen2.5-Coder in int8 (GPU profile with CUDA)
+    python app.py --profile tiny       # the very small packaged models: quick to load, mechanics only
     python app.py --profile gpu --model chat=Qwen/Qwen2.5-1.5B-Instruct
     python app.py --public --host 0.0.0.0   # a shared demo: registry models only, stricter caps
 
@@ -47,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"use NAME (registry name, hub id or folder) for a slot: {', '.join(models.SLOTS)}")
     p.add_argument("--add-model", action="append", metavar="NAME=PATH_OR_HUB_ID", default=[],
                    help="register an extra causal LM by local folder or hub id")
+    p.add_argument("--weights", choices=["auto", *models.CPU_WEIGHTS], default=None,
+                   help="precision of every causal LM on a CPU (default auto: int8 for the cpu profile's Qwen "
+                        "models, float32 for the others)")
     p.add_argument("--cache-dir", default=None, help="converted-weights cache (default ~/.cache/llm-workbench)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     p.add_argument("--public", action="store_true", default=on_space,
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     config.set_public_mode(args.public)
     models.configure(args.profile, cache_dir=args.cache_dir, public=args.public,
                      overrides=models.parse_overrides(args.model),
-                     extra_models=models.parse_overrides(args.add_model))
+                     extra_models=models.parse_overrides(args.add_model), weights=args.weights)
     demo = build_app()
     demo.launch(**launch_kwargs(args))
 

@@ -331,6 +331,25 @@ def load_benchmark(path: Path = BENCHMARK_PATH) -> list[BenchmarkItem]:
     return items
 
 
+def sample_benchmark(items: Sequence[BenchmarkItem], per_kind: int | None = None,
+                     generators: Sequence[str] | None = None) -> list[BenchmarkItem]:
+    """The first ``per_kind`` human texts and the first ``per_kind`` of each generator's, in file order.
+
+    The benchmark file is shuffled by construction, so a prefix is a fair sample; the stored
+    calibrations record which sample they used. ``generators`` keeps only those generators' texts.
+    """
+    seen: dict[str, int] = {}
+    kept = []
+    for it in items:
+        if it.label == "machine" and generators is not None and it.generator not in generators:
+            continue
+        kind = it.generator if it.label == "machine" else "human"
+        seen[kind] = seen.get(kind, 0) + 1
+        if per_kind is None or seen[kind] <= per_kind:
+            kept.append(it)
+    return kept
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Binoculars and the perplexity baseline on labelled texts."""

@@ -51,7 +51,7 @@ ANNOTATIONS_PATH = ASSETS / "annotations.csv"
 CLASSIFIER_PATH = ASSETS / "classifier.json"
 
 CACHE_VERSION = 2  # bump when the cached table's meaning changes
-LM_SLOT = "chat"  # causal LM for metaphors and zero-shot tone (SmolLM2-135M on the CPU profile)
+LM_SLOT = "chat"  # causal LM for metaphors and zero-shot tone (Qwen2.5-Coder-1.5B on the cpu profile)
 EMBED_SLOT = "embedder"
 TONES = ("pro", "anti", "neutral")
 MAX_SEGMENT_WORDS = 150  # paragraphs longer than this are cut into chunks of whole sentences

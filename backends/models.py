@@ -30,6 +30,7 @@ enabled.
 """
 from __future__ import annotations
 
+import contextvars
 import gc
 import importlib
 import importlib.metadata
@@ -445,7 +446,7 @@ class ModelRegistry:
             return entry.loaded
         with entry.lock:
             if entry.loaded is None:  # another thread may have loaded it while we waited
-                entry.loaded = self._load(self.spec(name), progress or (lambda f, m: None))
+                entry.loaded = self._load(self.spec(name), progress or load_progress.get() or (lambda f, m: None))
             return entry.loaded
 
     def is_loaded(self, name: str) -> bool:
@@ -604,6 +605,7 @@ class ModelRegistry:
             progress(0.3, f"Dequantising {spec.name} to float32 (the slow step)")
         entry = self.cache_entry(spec)
         entry.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(entry.parent, f".tmp-{entry.name}-")  # left by a process that was killed
         tmp = entry.parent / f".tmp-{entry.name}-{uuid.uuid4().hex[:8]}"
         try:
             tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -684,6 +686,29 @@ def _package_dir(spec: ModelSpec, module: str | None = None) -> Path:
     return Path(list(found.submodule_search_locations)[0])
 
 
+STALE_AFTER_S = 3600.0  # a temporary cache file or folder this old belongs to a process that died
+
+
+def remove_stale_temporaries(folder: Path, prefix: str, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Delete what an interrupted write left in ``folder`` (names starting with ``prefix``).
+
+    Writes go to a temporary name and are renamed when complete; a process killed half-way (power
+    off, kill -9) cannot clean up, so the next writer does. Only entries older than ``older_than_s``
+    are removed, so that a conversion running in another process right now is left alone.
+    """
+    removed = []
+    now = time.time()
+    for path in folder.glob(f"{prefix}*"):
+        try:
+            if now - path.stat().st_mtime < older_than_s:
+                continue
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed.append(path)
+        except OSError:  # gone already, or not ours to remove
+            continue
+    return removed
+
+
 def part_files(spec: ModelSpec) -> list[Path]:
     """The part files of a model in part packages, in order; a clear error names a missing package."""
     missing = [m for m in spec.parts if importlib.util.find_spec(m) is None]
@@ -718,6 +743,7 @@ def assemble_parts(spec: ModelSpec, folder: Path, progress: ProgressFn | None = 
         raise ModelError(f"Model {spec.name!r}: its parts hold {total:,} bytes, not the expected "
                          f"{spec.gguf_bytes:,}; reinstall them with `make setup`.")
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder, f".tmp-{spec.gguf_file}-")
     tmp = folder / f".tmp-{spec.gguf_file}-{uuid.uuid4().hex[:8]}"
     digest, done = hashlib.sha256(), 0
     try:
@@ -789,6 +815,13 @@ def _parse_pairs(text: str) -> dict[str, str]:
     return out
 
 
+# ----- progress of loads started deep inside a method ------------------------------------------
+# A tab calls a method, and the method asks the registry for its model; the first load of a model
+# can take minutes (conversion). The app sets this for the duration of a request so that such a
+# load reports to the request's progress bar without every method passing a callback down.
+load_progress: contextvars.ContextVar[ProgressFn | None] = contextvars.ContextVar("load_progress", default=None)
+
+
 # ----- the process-wide registry -------------------------------------------------------------
 _registry: ModelRegistry | None = None
 _registry_lock = threading.Lock()
@@ -826,6 +859,6 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
 
 __all__ = [
     "ModelSpec", "ModelRegistry", "LoadedModel", "ModelError", "UnknownModelError", "BUILTIN_SPECS",
-    "PROFILES", "SLOTS", "ROLES", "SOURCES", "configure", "registry", "get_model", "bnb_4bit_config",
+    "PROFILES", "SLOTS", "ROLES", "SOURCES", "WEIGHTS", "CPU_WEIGHTS", "assemble_parts", "configure", "registry", "get_model", "bnb_4bit_config",
     "default_cache_dir", "parse_overrides", "load_kwargs",
 ]

@@ -72,8 +72,9 @@ def main() -> None:
                     help="LLM runs as CODE:T:N[:reasoning tokens], e.g. BNRN0:100:10 'BSSC~0:100:10:96'")
     ap.add_argument("--horizon", type=int, default=100)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--profile", default="cpu", help="model profile: cpu (default models) or tiny")
     args = ap.parse_args()
-    models.configure("cpu")
+    models.configure(args.profile)
     inst = B.make_instance("hard", seed=0)
     baselines(inst)
     if args.experiments is not None:

@@ -31,11 +31,14 @@ def main() -> None:
     ap.add_argument("--evaluate", type=int, default=0, metavar="N",
                     help="also evaluate the four methods on the first N built-in problems (tens of seconds each)")
     ap.add_argument("--sc", type=int, default=5, help="self-consistency samples in the evaluation")
+    ap.add_argument("--model", default=None, help="model for the evaluation (default: the base slot)")
+    ap.add_argument("--only-evaluate", action="store_true", help="skip the batching timings")
+    ap.add_argument("--profile", default="cpu", help="model profile: cpu (default models) or tiny")
     args = ap.parse_args()
-    reg = models.configure("cpu")
+    reg = models.configure(args.profile)
     tok = reg.get("base").tokenizer
     CD.explore("Warm up: what is 1 + 1?", k=2, max_new_tokens=8)
-    for q in QUESTIONS:
+    for q in [] if args.only_evaluate else QUESTIONS:
         t0 = time.perf_counter()
         ex = CD.explore(q, k=args.k, max_new_tokens=args.tokens, answer_type="number")
         t_batch = time.perf_counter() - t0
@@ -59,9 +62,9 @@ def main() -> None:
         print(f"  same greedy loop one row at a time {t_rows:6.1f} s: batching alone {t_rows / t_batch:.2f}x")
     if args.evaluate:
         problems = CD.load_problems()[: args.evaluate]
-        ev = CD.evaluate(problems, k=args.k, max_new_tokens=96, sc_samples=args.sc, time_budget_s=24 * 3600,
+        ev = CD.evaluate(problems, args.model, k=args.k, max_new_tokens=96, sc_samples=args.sc, time_budget_s=24 * 3600,
                          progress=lambda f, m: print(f"  {m}", flush=True))
-        print(f"evaluation on the first {ev.n} built-in problems (k={args.k}, 96 tokens, self-consistency "
+        print(f"{args.model or reg.slots['base']}: evaluation on the first {ev.n} built-in problems (k={args.k}, 96 tokens, self-consistency "
               f"{args.sc} samples at T=0.7), {ev.seconds:.0f} s:")
         for m, acc in ev.accuracy.items():
             lo, hi = ev.interval[m]

@@ -35,8 +35,9 @@ def timed(fn, repeat: int = 2) -> tuple[float, object]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--texts", type=int, default=64, help="texts for the speed comparisons")
+    ap.add_argument("--profile", default="cpu", help="model profile: cpu (default models) or tiny")
     args = ap.parse_args()
-    reg = models.configure("cpu")
+    reg = models.configure(args.profile)
     items = D.load_benchmark()
     texts = [it.text for it in items][: args.texts]
     name = reg.slots["observer"]

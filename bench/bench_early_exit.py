@@ -38,8 +38,9 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--profile", default="cpu", help="model profile: cpu (default models) or tiny")
     args = ap.parse_args()
-    reg = models.configure("cpu")
+    reg = models.configure(args.profile)
     name = reg.slots["early_exit"]
     lm = reg.get(name)
     ids = torch.tensor([lm.tokenizer(TEXT)["input_ids"][:256]])

@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_load.py --clients 4 --requests 3 --max-seconds 120
     .venv/bin/python bench/bench_load.py --url http://127.0.0.1:7860/ --pid 1234   # an app already running
 
-It launches ``app.py`` on a free loopback port in a subprocess (CPU profile, packaged models), warms every
+It launches ``app.py`` on a free loopback port in a subprocess (tiny profile, small packaged models), warms every
 endpoint up once, then runs N clients at once, each sending its requests one after another (a mixed,
 seeded sequence over the endpoints the app's API lists). The run is bounded: past ``--max-seconds`` no
 new request starts and the ones in flight are cancelled, so the script always stops by itself.
@@ -188,7 +188,7 @@ def launch_app(extra_args: list[str] | None = None, timeout: float = 300) -> tup
     log_path = Path(tempfile.gettempdir()) / f"workbench-load-{port}.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port),
-                             "--profile", "cpu", *(extra_args or [])],
+                             "--profile", "tiny", *(extra_args or [])],
                             cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     t0 = time.monotonic()

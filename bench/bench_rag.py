@@ -76,12 +76,13 @@ def main() -> None:
     ap.add_argument("--evaluate", type=int, default=0, metavar="N",
                     help="then evaluate every mode on the first N built-in questions (seconds each); 0: skip")
     ap.add_argument("--only-evaluate", action="store_true", help="skip the timings, evaluate only")
+    ap.add_argument("--profile", default="cpu", help="model profile: cpu (default models) or tiny")
     args = ap.parse_args()
     if args.only_evaluate:
-        models.configure("cpu")
+        models.configure(args.profile)
         evaluate(R.build_index(), args.evaluate or len(R.load_qa()), args.k, args.tokens)
         return
-    reg = models.configure("cpu")
+    reg = models.configure(args.profile)
     emb = reg.get(slot="embedder")
     lm = reg.get(slot="chat")
     passages = R.default_passages()

@@ -8,6 +8,10 @@ PROMPT_TOKENS tokens of a *held-out* human paragraph (never one in the human set
 continuation sampled from each packaged causal model with a fixed seed, the prompt removed,
 whitespace collapsed as in the human paragraphs. Each line records its provenance (source speech, generator, seed, settings). Then the default
 observer/performer pair is calibrated on it, and the threshold for 1 % FPR is stored.
+
+    # what added the Qwen2.5-Coder texts and calibrated the cpu profile's two-model pair
+    scripts/build_detector_benchmark.py --add-generators qwen2.5-coder-0.5b qwen2.5-coder-1.5b --n-per-generator 50 \
+        --max-human 100 --max-per-generator 50
 """
 from __future__ import annotations
 
@@ -97,11 +101,19 @@ def main() -> None:
     ap.add_argument("--n-per-generator", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calibrate-only", action="store_true", help="keep the texts, recompute calibration.json")
+    ap.add_argument("--add-generators", nargs="*", default=[], metavar="MODEL",
+                    help="append continuations by these models (new held-out prompts) instead of rebuilding")
+    ap.add_argument("--profile", default="cpu", help="whose observer/performer pair to calibrate: cpu or tiny")
+    ap.add_argument("--max-human", type=int, default=None, help="calibrate on the first N human texts only")
+    ap.add_argument("--max-per-generator", type=int, default=None, help="... and N machine texts per generator")
+    ap.add_argument("--generators", nargs="*", default=None, help="calibrate on these generators' texts only")
     args = ap.parse_args()
-    models.configure("cpu")
-    if not args.calibrate_only:
+    models.configure(args.profile)
+    if args.add_generators:
+        add_generators(args)
+    elif not args.calibrate_only:
         build_texts(args)
-    calibrate()
+    calibrate(args.max_human, args.max_per_generator, args.generators)
 
 
 def build_texts(args: argparse.Namespace) -> None:
@@ -124,17 +136,52 @@ def build_texts(args: argparse.Namespace) -> None:
     print(f"wrote {len(human)} human and {len(machine)} machine texts in {time.time() - t0:.0f} s")
 
 
-def calibrate() -> None:
+def add_generators(args: argparse.Namespace) -> None:
+    """Append machine texts from more generators, prompted by held-out paragraphs not used before."""
+    t0 = time.time()
+    paras = human_paragraphs()
+    random.Random(args.seed).shuffle(paras)
+    held_out = paras[args.n_human:]
     items = detector.load_benchmark()
+    used = {i.source for i in items}
+    fresh = [p for p in held_out if p["source"] not in used]
+    want = int(args.n_per_generator * 1.3)
+    rows = []
+    for g, name in enumerate(args.add_generators):
+        if any(i.generator == name for i in items):
+            raise SystemExit(f"{name} already has texts in the benchmark")
+        prompts = fresh[g * want:(g + 1) * want]
+        rows += generate(name, prompts, args.seed + 1000 * (len(GENERATORS) + g))[: args.n_per_generator]
+    with open(detector.BENCHMARK_PATH, "a") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"appended {len(rows)} machine texts in {time.time() - t0:.0f} s")
+
+
+def calibrate(max_human: int | None = None, max_per_generator: int | None = None,
+              generators: list[str] | None = None) -> None:
+    items = detector.load_benchmark()
+    if max_human != max_per_generator:
+        raise SystemExit("--max-human and --max-per-generator must be equal (one sample size per kind)")
+    items = detector.sample_benchmark(items, max_human, generators)
     obs, perf = detector.default_pair()
-    ev = detector.evaluate(items, obs, perf, target_fpr=0.01, time_budget_s=3600)
+    ev = detector.evaluate(items, obs, perf, target_fpr=0.01, time_budget_s=3600 * 3)
     cal = ev.binoculars
     stored = detector.load_calibrations()
     stored[detector.calibration_key(obs, perf)] = {
         "threshold": cal.threshold, "target_fpr": cal.target_fpr, "auroc": cal.auroc,
         "tpr_at_fpr": {str(k): v for k, v in cal.tpr_at_fpr.items()}, "n_human": cal.n_human,
         "n_machine": cal.n_machine, "benchmark": detector.BENCHMARK_PATH.name,
-        "perplexity_auroc": ev.perplexity.auroc, "by_generator": ev.by_generator}
+        "perplexity_auroc": ev.perplexity.auroc,
+        "perplexity_tpr_at_fpr": {str(k): v for k, v in ev.perplexity.tpr_at_fpr.items()},
+        "by_generator": ev.by_generator,
+        "generators": sorted({i.generator for i in items if i.label == "machine"}), "per_kind": max_human}
+    if obs != perf:  # the same texts in single-model mode with the observer: what the second model adds
+        single = detector.evaluate(items, obs, obs, target_fpr=0.01, time_budget_s=3600 * 3)
+        stored[detector.calibration_key(obs, perf)]["single_model"] = {
+            "model": obs, "auroc": single.binoculars.auroc,
+            "tpr_at_fpr": {str(k): v for k, v in single.binoculars.tpr_at_fpr.items()},
+            "by_generator": single.by_generator}
     detector.CALIBRATION_PATH.write_text(json.dumps(stored, indent=1) + "\n")
     print(json.dumps(stored, indent=1))
 

@@ -74,11 +74,37 @@ def zero_shot_eval(texts: list[str], y: np.ndarray) -> dict:
             "prompt": F.ZERO_SHOT_PROMPT}
 
 
+def add_zero_shot() -> dict:
+    """Zero-shot tone of the chat slot's model on the relevant annotated segments, stored per model."""
+    from backends.models import registry
+
+    ann = pd.read_csv(F.ANNOTATIONS_PATH)
+    rel = ann["relevant"].astype(bool).to_numpy()
+    out = json.loads(F.CLASSIFIER_PATH.read_text(encoding="utf-8"))
+    model = registry().resolve(None, slot=F.LM_SLOT)
+    z = zero_shot_eval(ann.loc[rel, "text"].tolist(), ann.loc[rel, "tone"].astype(str).to_numpy())
+    z["model"] = model
+    out.setdefault("zero_shot_models", {})[model] = z
+    F.CLASSIFIER_PATH.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    print(f"zero-shot tone ({model}) on {int(rel.sum())} relevant segments: accuracy {z['accuracy']:.3f}, calibrated "
+          f"{z['calibrated_accuracy']:.3f} ({z['seconds']} s); confusion {z['labels']}: {z['confusion']}; "
+          f"trained classifier (CV) {out['tone']['cv']['accuracy']:.3f}")
+    return out
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-zero-shot", action="store_true")
+    ap.add_argument("--zero-shot-only", action="store_true",
+                    help="keep the classifiers; add the zero-shot tone of the chat slot's model under zero_shot_models")
+    ap.add_argument("--profile", default=None, help="model profile whose chat model runs the zero-shot tone")
     args = ap.parse_args(argv)
-    from backends.models import registry
+    from backends.models import configure, registry
+
+    if args.profile:
+        configure(args.profile)
+    if args.zero_shot_only:
+        return add_zero_shot()
 
     ann = pd.read_csv(F.ANNOTATIONS_PATH)
     t0 = time.perf_counter()

@@ -36,14 +36,19 @@ reasoning **N** answer only / **C** chain-of-thought / **C~** chain-of-thought r
 output **0** temperature 0 / **1** temperature 1 / **D** a distribution over arms, from which the arm is drawn.
 The basic prompt is **BNRN0**.
 """
-HONEST = """
-*On the CPU profile* the LLM is SmolLM2-135M-Instruct, about a hundred times smaller than the paper's LLaMA-2-13B and smaller still than GPT-4.
+TINY_NOTE = """
+*On the tiny profile* the LLM is SmolLM2-135M-Instruct, about a hundred times smaller than the paper's LLaMA-2-13B and smaller still than GPT-4.
 Answer-only designs read its next-token distribution over the arm labels, so every decision is valid; with
 chain-of-thought it often writes no parseable answer, and such rounds fall back to a random arm (counted below).
 What you see is what this small model does, not the paper's GPT-4 or LLaMA-2 results. Chain-of-thought designs
 cost a generation per round: keep T and N small here (the run is refused up front if its estimate exceeds the
 cap), or use the GPU profile.
 """
+
+CPU_NOTE = """
+TODO-MEASURE
+"""
+NOTES = {"tiny": TINY_NOTE, "cpu": CPU_NOTE}
 EXPLAIN_SCATTER = """
 **Reading the scatter** (the paper's summary figure). Up the y-axis: **SuffFailFreq(T/2)**, the fraction of
 replicates that never pick the best arm in the second half: an *exploration failure*; Greedy sits high.
@@ -305,8 +310,8 @@ def show_prompt(code: str, k: float, horizon: float) -> tuple[str, str]:
 def build() -> None:
     reg = registry()
     gr.Markdown(INTRO)
-    if reg.profile == "cpu":
-        gr.Markdown(HONEST, elem_classes=["explain"])
+    if reg.profile in NOTES:
+        gr.Markdown(NOTES[reg.profile], elem_classes=["explain"])
     with gr.Row():
         kind = gr.Radio(["hard", "easy", "custom"], value="hard", label="Instance",
                         info="hard: K = 5, Δ = 0.2 · easy: K = 4, Δ = 0.5")

@@ -1,6 +1,7 @@
 """Helpers every tab uses: error handling, concurrency settings, placeholders, GPU decoration."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -10,7 +11,7 @@ from typing import Any, Callable, TypeVar
 import gradio as gr
 
 from backends.config import InputError
-from backends.models import ModelError
+from backends.models import ModelError, load_progress
 
 log = logging.getLogger("workbench")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,7 +62,8 @@ def guarded(fn: F) -> F:
         @functools.wraps(fn)
         def stream(*args: Any, **kwargs: Any) -> Any:
             try:
-                yield from fn(*args, **kwargs)
+                with _model_loads_report_to(args, kwargs):
+                    yield from fn(*args, **kwargs)
             except Exception as e:
                 raise user_error(e, fn.__name__) from None
 
@@ -70,11 +72,30 @@ def guarded(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with _model_loads_report_to(args, kwargs):
+                return fn(*args, **kwargs)
         except Exception as e:
             raise user_error(e, fn.__name__) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _model_loads_report_to(args: tuple, kwargs: dict):
+    """While a callback runs, a model it loads for the first time reports to its progress bar.
+
+    Gradio passes a callback's ``gr.Progress`` among its arguments (positionally, where the
+    parameter stands); without one, loads report nowhere, as before.
+    """
+    progress = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Progress)), None)
+    if progress is None:
+        yield
+        return
+    token = load_progress.set(lambda f, msg: progress(f, desc=msg))
+    try:
+        yield
+    finally:
+        load_progress.reset(token)
 
 
 def _out_of_memory(e: BaseException) -> bool:

@@ -27,12 +27,17 @@ step by step before answering, and on those the model tends to be more **confide
 Δ = mean over the answer's tokens of p(top-1) − p(top-2). The **max path** takes the answer of the path with
 the largest Δ; the **aggregated** answer sums Δ over the paths giving each answer.
 """
-HONEST = """
-*On the CPU profile* the model is Gemma-3-270M base: far too small to do arithmetic reliably (it gets a small
+TINY_NOTE = """
+*On the tiny profile* the model is Gemma-3-270M base: far too small to do arithmetic reliably (it gets a small
 fraction of even one-step problems right; run the evaluation tab to see). This tab shows the *mechanics* of
 CoT-decoding faithfully; the paper's effect (GSM8K 9.9 % → 25.1 % with Mistral-7B) needs the GPU profile's
 larger models.
 """
+
+CPU_NOTE = """
+TODO-MEASURE
+"""
+NOTES = {"tiny": TINY_NOTE, "cpu": CPU_NOTE}
 
 
 def _path_html(p: CD.Path, greedy: bool) -> str:
@@ -110,8 +115,8 @@ PROBLEMS = CD.load_problems() if CD.PROBLEMS_PATH.exists() else []
 def build() -> None:
     reg = registry()
     gr.Markdown(INTRO)
-    if reg.profile == "cpu":
-        gr.Markdown(HONEST, elem_classes=["explain"])
+    if reg.profile in NOTES:
+        gr.Markdown(NOTES[reg.profile], elem_classes=["explain"])
     with gr.Row():
         model = gr.Dropdown(reg.lm_names(), value=reg.slots["base"], label="Model (a base model, as in the paper)")
         k = gr.Slider(1, 20, value=10, step=1, label="k (branches)")

@@ -27,12 +27,17 @@ A token's **exit layer** is the earliest layer from which the top-1 prediction e
 first E layers and checks them with the remaining ones in one pass; with greedy decoding the output is exactly the
 full model's.
 """
-HONEST = """
+TINY_NOTE = """
 *Expect few accepted drafts and a slow-down here:* the packaged models were not trained with the LayerSkip recipe
 (layer dropout and an early-exit loss), so their early layers rarely agree with the last one, and every rejected
 draft costs time, as the paper and Hugging Face's write-up observe. LayerSkip checkpoints
 (`facebook/layerskip-llama3.2-1B`, the GPU profile's default) are where the speed-up shows.
 """
+
+CPU_NOTE = """
+TODO-MEASURE
+"""
+NOTES = {"tiny": TINY_NOTE, "cpu": CPU_NOTE}
 
 
 def _lens_figure(lens: EE.Lens, colour: str) -> go.Figure:
@@ -154,8 +159,8 @@ def run_sweep(prompt: str, model: str, exits: str, specs: str, max_tokens: float
 def build() -> None:
     reg = registry()
     gr.Markdown(INTRO)
-    if reg.profile == "cpu":
-        gr.Markdown(HONEST, elem_classes=["explain"])
+    if reg.profile in NOTES:
+        gr.Markdown(NOTES[reg.profile], elem_classes=["explain"])
     model = gr.Dropdown(reg.lm_names(), value=reg.slots["early_exit"], label="Model")
     with gr.Tabs():
         with gr.Tab("Logit lens"):

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from backends import framing as F
 from backends.config import InputError, check_count, check_text, limits
+from backends.models import registry
 from tabs.common import HEAVY, export_csv, export_dicts, guarded
 
 TITLE = "Framing analysis"
@@ -37,12 +38,21 @@ sentence embeddings) → frame and nationality lexicons → metaphor probes with
 """
 
 
+def _zero_shot(c: dict) -> dict | None:
+    """The stored zero-shot tone figures for the chat model in use (else those of any model)."""
+    model = registry().resolve(None, slot=F.LM_SLOT)
+    stored = dict(c.get("zero_shot_models", {}))
+    if c.get("zero_shot"):
+        stored.setdefault(c["zero_shot"].get("model", ""), c["zero_shot"])
+    return stored.get(model) or next(iter(stored.values()), None)
+
+
 def _who() -> str:
     c = F.classifier()
     a = c["annotations"]
     rel, tone = c["relevance"]["cv"], c["tone"]["cv"]
-    zs = c.get("zero_shot")
-    zs_txt = (f" The causal LM's zero-shot tone (label likelihood) scores **{zs['accuracy']:.0%}** on the same labels "
+    zs = _zero_shot(c)
+    zs_txt = (f" The causal LM's ({zs['model']}) zero-shot tone (label likelihood) scores **{zs['accuracy']:.0%}** on the same labels "
               f"({zs['calibrated_accuracy']:.0%} after calibrating its label bias)." if zs else "")
     return (f"**Who labelled the training data, and how well it works.** {a['n']} segments ({a['relevant']} about "
             f"immigration) were labelled by **the project's developer, an AI coding agent, as a single annotator** "
@@ -282,7 +292,7 @@ def readings(seg: pd.DataFrame, period: int) -> dict[str, str]:
         "LM's probability of each category's words (animals, cargo, disease, flood/water, machines, vermin) in that "
         "slot, against neutral nouns, compared with all groups in the same era. **The study:** more dehumanising "
         "metaphors for Mexican immigrants today and for Chinese immigrants a century ago (BERT, validated against "
-        "human judgements, r = 0.73). **Caution:** a 135M-parameter causal LM that sees only the words before the slot, "
+        "human judgements, r = 0.73). **Caution:** a small causal LM that sees only the words before the slot, "
         "a few sentences per group and era, and no human validation: read this as a demonstration of the method, "
         "not as evidence.")
     return out
@@ -470,13 +480,12 @@ def method_md() -> str:
         for lab, row in zip(cv["labels"], cv["confusion"]):
             lines.append(f"| {lab} | " + " | ".join(str(v) for v in row) + " |")
         lines.append("")
-    zs = c.get("zero_shot")
+    zs = _zero_shot(c)
     if zs:
         lines.append(f"**Zero-shot tone** ({zs['model']}, label likelihood of ' positive' / ' negative' / ' neutral' "
                      f"after a question): accuracy **{zs['accuracy']:.1%}**, after removing the model's average label "
                      f"preference **{zs['calibrated_accuracy']:.1%}**; confusion (rows true {zs['labels']}): "
-                     f"{zs['confusion']}. The small instruction model mostly answers one label; the trained classifier "
-                     "is the one the corpus view uses.")
+                     f"{zs['confusion']}. The trained classifier is the one the corpus view uses.")
     lines.append("\nLexicons: `assets/framing/frames.json` (14 frames), `groups.json` (nationalities and regions), "
                  "`lexicon.json` (relevance keywords, metaphor and neutral words). Pipeline and aggregation: "
                  "`backends/framing.py`; annotated set: `assets/framing/annotations.csv`.")

@@ -30,12 +30,17 @@ generator's predictions are **marginalised over the passages**:
 The default corpus is every State of the Union address and annual message (1790 to 2026) cut into
 ~100-word passages, the paper's unit.
 """
-HONEST = """
-*On the CPU profile* the generator is SmolLM2-135M-Instruct, about a third the size of the paper's BART-large
+TINY_NOTE = """
+*On the tiny profile* the generator is SmolLM2-135M-Instruct, about a third the size of the paper's BART-large
 (400M) and not trained for the task, and the index holds 17,796 passages instead of 21M: it often copies the right phrase from a good passage but also rambles, answers
 with the wrong span or ignores the passage. Retrieval (all-MiniLM-L6-v2, exact search) is the strong part here; the
 evaluation tab shows both. The GPU profile's Qwen2.5-7B-Instruct is a far better reader.
 """
+
+CPU_NOTE = """
+TODO-MEASURE
+"""
+NOTES = {"tiny": TINY_NOTE, "cpu": CPU_NOTE}
 EXPLAIN_HEAT = """
 **Which passage each word came from** (the paper's Figure 2). Columns are the generated tokens, rows the
 retrieved passages; a cell is the posterior p(z | x, y_i) ∝ p(z|x) · p(y_i | x, z, y_<i): how much passage z
@@ -287,8 +292,8 @@ def _table(records: list[dict], modes: list[str]):
 def build() -> None:
     reg = registry()
     gr.Markdown(INTRO)
-    if reg.profile == "cpu":
-        gr.Markdown(HONEST, elem_classes=["explain"])
+    if reg.profile in NOTES:
+        gr.Markdown(NOTES[reg.profile], elem_classes=["explain"])
     with gr.Accordion("Corpus and index", open=False):
         with gr.Row():
             corpus = gr.Radio(CORPORA, value=CORPORA[0], label="Corpus")

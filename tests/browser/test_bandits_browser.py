@@ -11,7 +11,7 @@ def test_basic_prompt_example_runs(page, artifacts):
     page.get_by_text("Basic prompt BNRN0 (T = 25)").click()
     page.wait_for_timeout(500)
     page.get_by_role("button", name="Run", exact=True).click()
-    page.get_by_text("answers parsed").first.wait_for(timeout=240_000)
+    page.get_by_text("answers parsed").first.wait_for(timeout=480_000)
     visible = page.locator(".js-plotly-plot >> visible=true")
     visible.nth(3).wait_for(timeout=30_000)  # scatter, regret, best-arm fraction, timeline
     no_error_toast(page)

@@ -10,7 +10,7 @@ def test_detector_example_runs_end_to_end(page, artifacts):
     open_tab(page, "Detector")
     page.get_by_text("Machine, odd prompt: the capybara astrophysicist").click()
     page.get_by_role("button", name="Detect", exact=True).click()
-    page.get_by_text("nats/token").first.wait_for(timeout=120_000)
+    page.get_by_text("nats/token").first.wait_for(timeout=300_000)  # may load both models first
     no_error_toast(page)
     assert page.locator(".token-strip .tok").count() > 16
     assert page.get_by_text("Likely machine-generated").or_(page.get_by_text("Likely human-written")).count() >= 1

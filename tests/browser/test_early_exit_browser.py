@@ -9,7 +9,7 @@ pytestmark = pytest.mark.browser
 def test_lens_heat_map_renders(page, artifacts):
     open_tab(page, "Early-exit token viewer")
     page.get_by_role("button", name="Show the layers", exact=True).click()
-    page.get_by_text("layers; the top-1").first.wait_for(timeout=180_000)
+    page.get_by_text("layers; the top-1").first.wait_for(timeout=300_000)
     visible = page.locator(".js-plotly-plot >> visible=true")  # plots of other tabs exist too, hidden
     visible.nth(2).wait_for(timeout=30_000)  # Plotly draws after the text arrives
     no_error_toast(page)

@@ -80,3 +80,28 @@ def test_guarded_turns_errors_raised_while_streaming_into_messages():
     with pytest.raises(gr.Error) as e:
         next(gen)
     assert e.value.message == "k must be between 1 and 20."
+
+
+def test_a_model_loaded_inside_a_callback_reports_to_its_progress_bar(tmp_path):
+    import gradio as gr
+
+    from backends import models
+    from tabs.common import guarded
+
+    seen = []
+
+    class Bar(gr.Progress):
+        def __call__(self, fraction, desc=None, **kw):
+            seen.append((fraction, desc))
+
+    reg = models.ModelRegistry("tiny", cache_dir=tmp_path, device="cpu")
+    reg.register(models.ModelSpec("slow", models.EMBEDDER, models.LOCAL, str(tmp_path)))
+    reg._load = lambda spec, progress: (progress(0.5, "Converting slow"), object())[1]
+
+    @guarded
+    def callback(text, progress=gr.Progress()):
+        return reg.get("slow")  # deep inside a method: no progress argument passed down
+
+    callback("x", Bar())  # gradio passes the tracker positionally
+    assert seen == [(0.5, "Converting slow")]
+    assert models.load_progress.get() is None  # reset after the call

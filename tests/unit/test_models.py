@@ -243,3 +243,21 @@ def test_hub_model_without_network_says_so(reg, tmp_path, monkeypatch):
                         lambda self, spec, folder=None, progress=None: (_ for _ in ()).throw(OSError("connection refused")))
     with pytest.raises(ModelError, match="needs a network"):
         reg.get("mistral-7b")
+
+
+def test_an_interrupted_write_is_cleaned_up_by_the_next_one(tmp_path):
+    import os
+
+    old_dir, old_file = tmp_path / ".tmp-x-1234", tmp_path / ".tmp-x-5678"
+    old_dir.mkdir()
+    (old_dir / "model.safetensors").write_bytes(b"half")
+    old_file.write_bytes(b"half")
+    fresh = tmp_path / ".tmp-x-9999"  # another process writing right now
+    fresh.mkdir()
+    keep = tmp_path / "x"  # a finished entry
+    keep.mkdir()
+    for p in (old_dir, old_file):
+        os.utime(p, (time.time() - 2 * models.STALE_AFTER_S,) * 2)
+    removed = models.remove_stale_temporaries(tmp_path, ".tmp-x-")
+    assert sorted(removed) == sorted([old_dir, old_file])
+    assert fresh.exists() and keep.exists() and not old_dir.exists() and not old_file.exists()
