@@ -182,6 +182,12 @@ def _greedy_batch(lm: LoadedModel, input_ids, max_new_tokens: int, deadline: flo
     return greedy_continue(lm, input_ids, max_new_tokens, stop=_stop_check(lm), deadline=deadline)
 
 
+def turn_end(text: str) -> int | None:
+    """Where the QA turn ends in a path's text (the first stop string), or None if it does not."""
+    stops = [text.find(s) for s in STOP_STRINGS if s in text]
+    return min(stops) if stops else None
+
+
 def _cut(lm: LoadedModel, ids: list[int]) -> list[int]:
     """Drop EOS/padding and everything from a stop string on."""
     tok = lm.tokenizer
@@ -190,11 +196,10 @@ def _cut(lm: LoadedModel, ids: list[int]) -> list[int]:
         if t in specials:
             ids = ids[:i]
             break
-    text = tok.decode(ids)
-    stops = [text.find(s) for s in STOP_STRINGS if s in text]
-    if not stops:
+    stop = turn_end(tok.decode(ids))
+    if stop is None:
         return ids
-    stop, keep = min(stops), 0
+    keep = 0
     for n in range(1, len(ids) + 1):  # the longest prefix that ends before the stop string
         if len(tok.decode(ids[:n])) > stop:
             break

@@ -12,8 +12,8 @@ says what it is (its role) and where its weights come from (its source). Tabs as
 * ``gpu`` (default with CUDA): the papers' hub models, quantised to 4-bit NF4 by bitsandbytes.
 
 What runs is reported as ``LoadedModel.info()["weights"]``: ``int8`` (PyTorch's dynamic
-quantisation, weights per output channel; see backends/quantize.py), ``float32``, ``bfloat16`` or ``nf4``. A name with a suffix picks the
-precision of one copy: ``qwen2.5-coder-0.5b@float32``.
+quantisation, weights per output channel; see backends/quantize.py), ``float32``, ``bfloat16`` or
+``nf4``. A name with a suffix picks the precision of one copy: ``qwen2.5-coder-0.5b@float32``.
 
 Each slot can be overridden (``--model chat=NAME`` or ``WORKBENCH_MODEL_CHAT=NAME``) and models can
 be added by hub id or local folder (``--add-model NAME=PATH_OR_ID``, ``WORKBENCH_EXTRA_MODELS``).
@@ -31,12 +31,12 @@ enabled.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import gc
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
-import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -69,7 +69,7 @@ SOURCES = (PACKAGE_GGUF, PACKAGE_ST, LOCAL, HUB)
 CACHE_FORMAT = 1  # bump to invalidate every converted-weights cache entry
 MANIFEST = "workbench-manifest.json"
 
-# Precisions a causal LM can run in. "auto" lets the spec and the device decide (see resolve_weights).
+# Precisions a causal LM can run in. "auto" lets the spec and the device decide (ModelRegistry.weights_for).
 WEIGHTS = ("auto", "int8", "float32", "bfloat16", "nf4")
 CPU_WEIGHTS = ("int8", "float32", "bfloat16")
 

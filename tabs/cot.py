@@ -35,7 +35,15 @@ larger models.
 """
 
 CPU_NOTE = """
-TODO-MEASURE
+*On the cpu profile* the model is Qwen2.5-Coder-0.5B-Instruct in int8 (the 1.5B is in the list). It is
+instruction-tuned, not a base model like the paper's Mistral-7B, and in the QA format it tends to list choices
+after answering ("B: …", "C: …"): here a path ends where the QA turn ends, at the first new "X:" line, a
+departure from the paper (which reads the answer from a fixed-length path). Measured on the first 30 built-in
+problems (k = 10, 96 tokens, 5 self-consistency samples): greedy 26.7 %, max path 23.3 %, aggregated
+**30.0 %**, self-consistency 26.7 %; the paper's signature shows clearly: paths with a correct answer have mean
+Δ **0.59**, paths with a wrong one 0.34. The gains between methods are within the noise of 30 problems
+(95 % intervals about ±15 points); the paper's GSM8K gain (Mistral-7B 9.9 % → 25.1 %) is on a larger model and
+set. The tiny profile's Gemma-3-270M scores 0 % with greedy, max path and aggregated on the same problems.
 """
 NOTES = {"tiny": TINY_NOTE, "cpu": CPU_NOTE}
 
@@ -118,7 +126,7 @@ def build() -> None:
     if reg.profile in NOTES:
         gr.Markdown(NOTES[reg.profile], elem_classes=["explain"])
     with gr.Row():
-        model = gr.Dropdown(reg.lm_names(), value=reg.slots["base"], label="Model (a base model, as in the paper)")
+        model = gr.Dropdown(reg.lm_names(), value=reg.slots["base"], label="Model (the paper uses base models)")
         k = gr.Slider(1, 20, value=10, step=1, label="k (branches)")
         branch_step = gr.Slider(0, 32, value=0, step=1, label="Branch at step (0 = first token)")
         max_tokens = gr.Slider(8, min(256, limits().max_new_tokens), value=96, step=8, label="Token limit")

@@ -69,3 +69,13 @@ def test_batched_greedy_equals_one_row_at_a_time():
                                max_new_tokens=len(seqs[0]), pad_token_id=0, eos_token_id=None)
     assert ref[0, rows.shape[1]:].tolist() == seqs[0]
     assert all(0 <= g <= 1 for row in gaps for g in row)
+
+
+def test_a_path_ends_where_the_qa_turn_ends():
+    # An instruction model lists choices after its answer; a base model invents the next question.
+    assert CD.turn_end(" 3 + 5 = 8. The answer is 8.\nB: 9\nC: 10") == len(" 3 + 5 = 8. The answer is 8.")
+    assert CD.turn_end(" 8\nQ: How many pears?") == 2
+    assert CD.turn_end(" First 3 apples, then 5 more: 8 apples.") is None  # "more: 8" is no new turn
+    assert CD.turn_end(" 8\n\n\nWhatever") == 2
+    found = CD.find_number_answer(" 3 + 5 = 8.\nB: 9"[:CD.turn_end(" 3 + 5 = 8.\nB: 9")])
+    assert found[0] == "8"
