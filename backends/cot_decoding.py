@@ -188,6 +188,26 @@ def turn_end(text: str) -> int | None:
     return min(stops) if stops else None
 
 
+def _turn_end_criteria(lm: LoadedModel, prompt_len: int):
+    """transformers' generate() stops each row where its QA turn ends (the rule of :func:`turn_end`).
+
+    Same test as the batched loop's :func:`_stop_check`, on each row's last few new tokens. generate's own
+    ``stop_strings`` would do the same, but it first maps every stop string against the whole vocabulary,
+    which for 27 strings and 150k-260k tokens cost tens of seconds per call.
+    """
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    stop = _stop_check(lm)
+
+    class TurnEnd(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            done = [stop(row[prompt_len:].tolist()) for row in input_ids]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([TurnEnd()])
+
+
 def _cut(lm: LoadedModel, ids: list[int]) -> list[int]:
     """Drop EOS/padding and everything from a stop string on."""
     tok = lm.tokenizer
@@ -324,7 +344,7 @@ def decode_sequentially(question: str, model: str | None = None, *, k: int = 10,
         with torch.inference_mode():
             gen = lm.model.generate(row, attention_mask=torch.ones_like(row), do_sample=False, temperature=None,
                                     top_p=None, top_k=None, max_new_tokens=max_new_tokens - branch_step - 1,
-                                    pad_token_id=tok.pad_token_id, stop_strings=STOP_STRINGS, tokenizer=tok)
+                                    pad_token_id=tok.pad_token_id, stopping_criteria=_turn_end_criteria(lm, row.shape[1]))
         out.append(_cut(lm, [branch_ids[r]] + gen[0, row.shape[1]:].tolist()))
     return out
 
@@ -343,7 +363,7 @@ def self_consistency(question: str, model: str | None = None, *, n: int = 10, ma
     with torch.inference_mode():
         out = lm.model.generate(ids.repeat(n, 1), attention_mask=torch.ones_like(ids).repeat(n, 1), do_sample=True,
                                 temperature=temperature, top_p=1.0, top_k=0, max_new_tokens=max_new_tokens,
-                                pad_token_id=tok.pad_token_id, stop_strings=STOP_STRINGS, tokenizer=tok)
+                                pad_token_id=tok.pad_token_id, stopping_criteria=_turn_end_criteria(lm, ids.shape[1]))
     answers = []
     for r in range(n):
         text = tok.decode(_cut(lm, out[r, ids.shape[1]:].tolist()))

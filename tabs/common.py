@@ -61,9 +61,10 @@ def guarded(fn: F) -> F:
 
         @functools.wraps(fn)
         def stream(*args: Any, **kwargs: Any) -> Any:
+            # No load-progress hook here: Gradio resumes a generator in other contexts (threads), where
+            # a context variable set at its start cannot be reset; streaming tabs report their own.
             try:
-                with _model_loads_report_to(args, kwargs):
-                    yield from fn(*args, **kwargs)
+                yield from fn(*args, **kwargs)
             except Exception as e:
                 raise user_error(e, fn.__name__) from None
 
@@ -91,11 +92,12 @@ def _model_loads_report_to(args: tuple, kwargs: dict):
     if progress is None:
         yield
         return
-    token = load_progress.set(lambda f, msg: progress(f, desc=msg))
+    previous = load_progress.get()
+    load_progress.set(lambda f, msg: progress(f, desc=msg))
     try:
         yield
     finally:
-        load_progress.reset(token)
+        load_progress.set(previous)  # not reset(token): Gradio may finish a call in a copied context
 
 
 def _out_of_memory(e: BaseException) -> bool:

@@ -32,7 +32,7 @@ def cache_copy(registry, tmp_path):
     src = registry.cache_entry(registry.spec(SMOL))
     if not models._cache_valid(src):
         registry.get(SMOL)  # converts once, as the app would
-    reg = models.ModelRegistry("cpu", cache_dir=tmp_path / "cache", device="cpu")
+    reg = models.ModelRegistry("tiny", cache_dir=tmp_path / "cache", device="cpu")
     entry = reg.cache_entry(reg.spec(SMOL))
 
     def restore(dest: Path) -> Path:
@@ -46,7 +46,7 @@ def cache_copy(registry, tmp_path):
 
     rebuilds: list[Path] = []
 
-    def fake_convert(spec):  # the real conversion takes a minute; the detection and reload are real
+    def fake_convert(spec, progress=None):  # the real conversion takes a minute; the detection and reload are real
         tmp = entry.parent / ".tmp-test"
         restore(tmp)
         if entry.exists():
@@ -108,7 +108,7 @@ def test_interrupted_conversion_leaves_no_partial_entry(registry, tmp_path, monk
     """A conversion that dies while writing (a crash, a cancelled run) leaves no entry and no temp folder."""
     import transformers
 
-    reg = models.ModelRegistry("cpu", cache_dir=tmp_path / "cache", device="cpu")
+    reg = models.ModelRegistry("tiny", cache_dir=tmp_path / "cache", device="cpu")
     spec = reg.spec(SMOL)
 
     class Half:

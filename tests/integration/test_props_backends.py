@@ -185,7 +185,7 @@ def _build() -> list[Prop]:
 
 PUBLIC_FUNCTIONS = _build()
 # Backend modules that are infrastructure for the ones above (tested through them and in their own unit tests).
-INFRASTRUCTURE = {"lm"}
+INFRASTRUCTURE = {"lm", "quantize"}  # take loaded models, not user input: tests/unit/test_lm.py, test_quantize.py
 
 
 def test_every_backend_module_is_covered():

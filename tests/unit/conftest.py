@@ -12,7 +12,7 @@ def tiny_registry(tmp_path_factory):
     restored afterwards, so tiers that use the packaged models are unaffected.
     """
     base = tmp_path_factory.mktemp("tiny-models")
-    reg = models.ModelRegistry("cpu", cache_dir=base / "cache", device="cpu")
+    reg = models.ModelRegistry("tiny", cache_dir=base / "cache", device="cpu")
     reg.add("tiny-a", str(save_tiny_folder(base / "a", seed=0)))
     reg.add("tiny-b", str(save_tiny_folder(base / "b", seed=1)))
     reg.set_slot("observer", "tiny-a")

@@ -40,7 +40,7 @@ def _loaded(name, role, model, tok):
 @pytest.fixture()
 def fake_registry(tmp_path, monkeypatch):
     """A real registry whose embedder slot is the hash embedder and whose chat slot is a tiny Llama."""
-    reg = models.ModelRegistry("cpu", cache_dir=tmp_path / "cache", device="cpu")
+    reg = models.ModelRegistry("tiny", cache_dir=tmp_path / "cache", device="cpu")
     tiny = tiny_lm(seed=3)
     for name, role, loaded in (("hash-embedder", models.EMBEDDER, _loaded("hash-embedder", models.EMBEDDER,
                                                                            HashEmbedder(), None)),
@@ -49,6 +49,7 @@ def fake_registry(tmp_path, monkeypatch):
         reg._entry(name).loaded = loaded
     reg.set_slot("embedder", "hash-embedder")
     reg.set_slot("chat", "tiny-llama")
+    reg.set_slot("reader", "tiny-llama")  # the RAG generator
     monkeypatch.setattr(models, "_registry", reg)
     R.forget_memo()
     yield reg
