@@ -38,7 +38,12 @@ evaluation tab shows both. The GPU profile's Qwen2.5-7B-Instruct is a far better
 """
 
 CPU_NOTE = """
-TODO-MEASURE
+*On the cpu profile* the reader is Qwen2.5-Coder-0.5B-Instruct in int8, about the size of the paper's BART-large
+(400M) but neither trained for retrieval-augmented QA nor jointly with the retriever, and the index holds 17,796
+passages instead of 21M. The paper's central effect shows: on the first 12 built-in questions (k = 5) RAG-Token
+answers 83 % exactly, RAG-Sequence 75 %, the top-1 passage alone 92 %, and **no retrieval 0 %** (the model does
+not know these facts without the passage). With retrieval this good (recall@5 0.92 on those questions) the top
+passage is hard to beat; marginalising over passages matters when the best one is not ranked first.
 """
 NOTES = {"tiny": TINY_NOTE, "cpu": CPU_NOTE}
 EXPLAIN_HEAT = """

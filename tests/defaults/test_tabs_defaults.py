@@ -17,6 +17,10 @@ def test_detector_runs_the_two_model_pair(registry):
     r = D.binoculars([human])[0]
     assert (r.observer, r.performer) == ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b") and not r.single_model
     assert np.isfinite(r.score) and len(r.token_log_ppl) == len(r.token_log_xppl) > 10
+    # The pair has a stored calibration (scripts/build_detector_benchmark.py), with single-model figures beside it.
+    stored = D.load_calibrations()[D.calibration_key(r.observer, r.performer)]
+    assert "calibration" in r.threshold_source and r.threshold == stored["threshold"]
+    assert stored["single_model"]["model"] == r.observer and stored["n_human"] >= 25
 
 
 def test_cot_decoding_finds_the_answer_on_the_default_model(registry):
