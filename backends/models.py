@@ -168,7 +168,10 @@ PROFILES: dict[str, dict[str, str]] = {
         # One tokenizer, two sizes: a true two-model Binoculars pair.
         "observer": "qwen2.5-coder-0.5b",
         "performer": "qwen2.5-coder-1.5b",
-        "early_exit": "qwen2.5-coder-0.5b",
+        # float32: int8 quantises each call's activations with one scale, so a verification pass over
+        # several tokens can pick another token than one-token greedy steps, and self-speculation would
+        # no longer be lossless (measured: 'The history of the United States begins', E=6, d=2).
+        "early_exit": "qwen2.5-coder-0.5b@float32",
         "reader": "qwen2.5-coder-0.5b",  # RAG: k passage prompts per answer, so the faster model
     },
     "tiny": {
@@ -335,6 +338,9 @@ class ModelRegistry:
         if self.profile not in PROFILES:
             raise ModelError(f"Unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILES)}.")
         self.slots: dict[str, str] = dict(PROFILES[self.profile])
+        for name in self.slots.values():
+            if "@" in name:
+                self.spec(name)  # registers the precision variant, so that it is listed like any name
         extra = {**_parse_pairs(os.environ.get("WORKBENCH_EXTRA_MODELS", "")), **(extra_models or {})}
         for name, location in extra.items():
             self.add(name, location)

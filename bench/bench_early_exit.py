@@ -55,7 +55,8 @@ def main() -> None:
     print(f"[1] {name}: 256 tokens, plain forward {t_plain:.2f} s, logit lens over all "
           f"{lm.model.config.num_hidden_layers + 1} layers {t_lens:.2f} s: {t_lens / t_plain:.2f}x (target <= 2x)")
     print(f"[2] self-speculative decoding, {args.tokens} new tokens, prompt {PROMPT!r}")
-    for e, d in [(6, 2), (12, 4), (18, 3), (24, 4), (27, 2)]:
+    n_layers = lm.model.config.get_text_config().num_hidden_layers
+    for e, d in [(s_e, s_d) for s_e, s_d in [(6, 2), (12, 4), (18, 3), (24, 4), (27, 2)] if s_e < n_layers]:
         r = EE.self_speculative(PROMPT, name, exit_layer=e, num_speculations=d, max_new_tokens=args.tokens)
         hf_ids, t_hf = EE.transformers_assistant_early_exit(PROMPT, name, exit_layer=e, num_speculations=d,
                                                             max_new_tokens=args.tokens)

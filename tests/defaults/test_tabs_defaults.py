@@ -34,18 +34,18 @@ def test_cot_decoding_finds_the_answer_on_the_default_model(registry):
     assert not any("\nB:" in p.text for p in ex.paths)
 
 
-def test_logit_lens_and_self_speculation_on_int8(registry):
+def test_logit_lens_and_lossless_self_speculation(registry):
     from backends import early_exit as EE
 
     lens = EE.logit_lens("The capital of France is Paris. The capital of Italy is")
-    assert lens.model == "qwen2.5-coder-0.5b" and lens.n_layers == 24
+    assert lens.model == "qwen2.5-coder-0.5b@float32" and lens.n_layers == 24
     assert lens.top_tokens[-1][-1][0].strip() == "Rome"
-    assert EE.lens_matches_model("The capital of France is Paris.") < 1e-4  # hooks see the int8 layers
-    r = EE.self_speculative("def fibonacci(n):", exit_layer=12, num_speculations=3, max_new_tokens=16)
-    assert len(r.token_ids) == len(r.greedy_token_ids) and r.drafted >= r.accepted
-    # int8 quantises each call's activations with one scale, so a verification pass over several
-    # tokens can differ from one-token greedy steps in a near tie; on this prompt they agree.
-    assert r.identical
+    assert EE.lens_matches_model("The capital of France is Paris.") < 1e-5
+    for prompt, e, d in (("The history of the United States begins", 6, 2), ("def fibonacci(n):", 12, 3)):
+        r = EE.self_speculative(prompt, exit_layer=e, num_speculations=d, max_new_tokens=16)
+        assert r.identical and r.drafted >= r.accepted, (prompt, e, d)
+    # The hooks work on the int8 copy too (its lens is exact against its own output).
+    assert EE.lens_matches_model("The capital of France is Paris.", "qwen2.5-coder-0.5b") < 1e-4
 
 
 def test_bandit_agent_plays_valid_arms(registry):

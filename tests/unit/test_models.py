@@ -23,7 +23,9 @@ def reg(tmp_path, monkeypatch):
 
 def test_cpu_profile_uses_the_packaged_qwen_pair_in_int8(reg):
     assert reg.slots["chat"] == reg.slots["performer"] == "qwen2.5-coder-1.5b"
-    assert reg.slots["base"] == reg.slots["observer"] == reg.slots["early_exit"] == "qwen2.5-coder-0.5b"
+    assert reg.slots["base"] == reg.slots["observer"] == reg.slots["reader"] == "qwen2.5-coder-0.5b"
+    assert reg.slots["early_exit"] == "qwen2.5-coder-0.5b@float32"  # lossless speculation needs exact steps
+    assert "qwen2.5-coder-0.5b@float32" in reg.lm_names() and reg.weights_for(reg.spec(reg.slots["early_exit"])) == "float32"
     assert reg.slots["embedder"] == "all-minilm-l6-v2"
     for name in reg.slots.values():
         assert reg.spec(name).source in (models.PACKAGE_GGUF, models.PACKAGE_ST)
