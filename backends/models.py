@@ -369,6 +369,10 @@ class ModelRegistry:
             pass
         base, sep, weights = name.partition("@") if isinstance(name, str) else ("", "", "")
         if sep and base in self._specs and self._specs[base].is_lm and not self._specs[base].base:
+            if self.public and name not in PROFILES[self.profile].values():
+                # Each variant is another copy in memory: on a shared demo only the profile's own.
+                raise UnknownModelError(f"{name!r}: loading a model in another precision is disabled in public "
+                                        "mode. Valid names: " + ", ".join(sorted(self._specs)) + ".")
             if weights not in WEIGHTS[1:]:
                 raise UnknownModelError(f"Unknown precision {weights!r} in {name!r}; valid: "
                                         f"{', '.join(WEIGHTS[1:])}.")

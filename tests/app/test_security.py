@@ -81,7 +81,11 @@ def test_public_mode_tightens_caps_and_allows_registry_models_only(monkeypatch):
                 lambda: reg.resolve("../../etc/passwd"), lambda: reg.get("someone/model")):
         with pytest.raises(models.ModelError):
             bad()
-    assert set(reg.names()) == {s.name for s in models.BUILTIN_SPECS}
+    # The registry's names, plus the precision variants the profile itself names (early exit in float32);
+    # a visitor cannot load more copies of a model in other precisions.
+    assert set(reg.names()) == {s.name for s in models.BUILTIN_SPECS} | {n for n in reg.slots.values() if "@" in n}
+    with pytest.raises(models.UnknownModelError, match="public mode"):
+        reg.resolve("qwen2.5-coder-1.5b@float32")
     with pytest.raises(models.ModelError):
         models.ModelRegistry("cpu", public=True, extra_models={"x": "someone/model"})
 
