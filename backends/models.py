@@ -721,7 +721,7 @@ def remove_stale_temporaries(folder: Path, prefix: str, older_than_s: float = ST
 
 def part_files(spec: ModelSpec) -> list[Path]:
     """The part files of a model in part packages, in order; a clear error names a missing package."""
-    missing = [m for m in spec.parts if importlib.util.find_spec(m) is None]
+    missing = [m for m in spec.parts if importlib.util.find_spec(m) is None]  # all of them named at once
     if missing:
         names = ", ".join(m.replace("_", "-") for m in missing)
         raise ModelError(
@@ -869,6 +869,7 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
 
 __all__ = [
     "ModelSpec", "ModelRegistry", "LoadedModel", "ModelError", "UnknownModelError", "BUILTIN_SPECS",
-    "PROFILES", "SLOTS", "ROLES", "SOURCES", "WEIGHTS", "CPU_WEIGHTS", "assemble_parts", "configure", "registry", "get_model", "bnb_4bit_config",
+    "PROFILES", "SLOTS", "ROLES", "SOURCES", "WEIGHTS", "CPU_WEIGHTS", "assemble_parts", "configure", "registry",
+    "get_model", "bnb_4bit_config",
     "default_cache_dir", "parse_overrides", "load_kwargs",
 ]

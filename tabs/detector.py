@@ -257,8 +257,9 @@ def build() -> None:
                         "(1981 on) and continuations of held-out paragraphs by each packaged model (prompt removed). "
                         "Rebuild it with `scripts/build_detector_benchmark.py`. The paper's headline metric is the "
                         "true-positive rate at a very low false-positive rate; the x axis is logarithmic.")
-            if stored_figures(d_obs, d_perf):
-                gr.Markdown(stored_figures(d_obs, d_perf), elem_classes=["explain"])
+            stored = stored_figures(d_obs, d_perf)
+            if stored:
+                gr.Markdown(stored, elem_classes=["explain"])
             per_kind = gr.Slider(5, 200, value=10 if reg.profile == "cpu" else 200, step=5,
                                  label="Texts per kind (human, and each generator)",
                                  info="The two 0.5B/1.5B models take about 3 s per text on two cores")
