@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 HOST   ?= 127.0.0.1
 PORT   ?= 7860
 
-.PHONY: setup setup-dev run test test-unit bench chromium clean-cache detector-benchmark
+.PHONY: setup setup-dev run test test-unit lint bench chromium clean-cache detector-benchmark
 
 setup: $(VENV)/.setup-done
 
@@ -39,6 +39,10 @@ run: setup
 test: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 	HF_HUB_OFFLINE=1 WORKBENCH_TEST_PROFILE=cpu $(PY) -m pytest tests/defaults tests/browser
+
+# Lint (settings in ruff.toml); .ci/run calls this before the tests.
+lint: setup-dev
+	$(VENV)/bin/ruff check .
 
 test-unit: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/unit

@@ -3,7 +3,8 @@
 Every tab that scores text goes through here instead of writing its own forward pass:
 :func:`score` returns per-token log-probabilities, entropies and top-k alternatives;
 :func:`forward_logits` yields raw logits for methods that need whole distributions (Binoculars'
-cross-perplexity, logit lens); :func:`generate` runs greedy or sampled decoding with a seed.
+cross-perplexity, logit lens); :func:`generate` runs greedy or sampled decoding with a seed. Padding,
+chat prompts, deadlines and the decoding loop itself come from :mod:`backends.decoding`.
 
 Batching sorts texts by length, pads on the right and masks the padding, so a text's scores do not
 depend on what else is in its batch (the unit tests check this). Batches are sized so that the
@@ -12,13 +13,13 @@ vocabularies (Gemma 3: 262k entries, 1 MiB of logits per token).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
 from backends.config import InputError
+from backends.decoding import Deadline, TimeBudgetError, chat_ids, decode, pad_batch, pad_id
 
 if TYPE_CHECKING:
     import torch
@@ -28,9 +29,8 @@ if TYPE_CHECKING:
 LOGITS_BUDGET = 2**28  # float32 logit elements per batch (1 GiB)
 ProgressFn = Callable[[float, str], None]
 
-
-class TimeBudgetError(InputError):
-    """A request ran past its time budget and stopped itself."""
+__all__ = ["TimeBudgetError", "TokenScores", "Batch", "Generation", "encode", "vocab_size", "plan_batches",
+           "forward_logits", "score", "generate", "greedy_continue"]
 
 
 @dataclass(frozen=True)
@@ -127,15 +127,15 @@ def forward_logits(
     *,
     max_tokens: int = 512,
     batch_size: int | None = 16,
-    deadline: float | None = None,
+    deadline: Deadline | float | None = None,
     progress: ProgressFn | None = None,
     encoded: tuple[list[list[int]], list[bool]] | None = None,
     groups: list[list[int]] | None = None,
 ) -> Iterator[Batch]:
     """Run the model over texts in padded batches and yield each batch's logits.
 
-    ``deadline`` is a ``time.monotonic()`` value; past it, :class:`TimeBudgetError` is raised
-    between batches. ``encoded`` reuses ids from :func:`encode`; ``groups`` fixes the batches (lists
+    ``deadline`` (a :class:`~backends.decoding.Deadline`, or a ``time.monotonic()`` value; None: no
+    budget) is checked between batches. ``encoded`` reuses ids from :func:`encode`; ``groups`` fixes the batches (lists
     of text indices), so that two models can be run over identical batches.
     """
     import torch
@@ -143,29 +143,22 @@ def forward_logits(
     ids, truncated = encoded if encoded is not None else encode(lm, texts, max_tokens)
     if not ids:
         return
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    dl = Deadline.of(deadline)
+    pad = pad_id(lm.tokenizer)
     if groups is None:
         groups = plan_batches(lm, ids, batch_size)
     device = lm.device
     done = 0
     for group in groups:
-        if deadline is not None and time.monotonic() > deadline:
-            raise TimeBudgetError(
-                f"Stopped after {done} of {len(ids)} texts: the request ran past its time budget. "
-                "Send fewer or shorter texts."
-            )
-        width = max(len(ids[i]) for i in group)
-        input_ids = torch.full((len(group), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(group), width), dtype=torch.long)
-        for row, i in enumerate(group):
-            input_ids[row, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
-            mask[row, : len(ids[i])] = 1
+        dl.check(f"Stopped after {done} of {len(ids)} texts: the request ran past its time budget. "
+                 "Send fewer or shorter texts.")
+        p = pad_batch([ids[i] for i in group], pad, "right")
         with torch.inference_mode():
-            out = lm.model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False)
+            out = lm.model(input_ids=p.ids.to(device), attention_mask=p.mask.to(device), use_cache=False)
         done += len(group)
         if progress:
             progress(done / len(ids), f"Scored {done}/{len(ids)} texts")
-        yield Batch(group, out.logits.float().cpu(), input_ids, mask, [truncated[i] for i in group])
+        yield Batch(group, out.logits.float().cpu(), p.ids, p.mask, [truncated[i] for i in group])
 
 
 def score(
@@ -175,7 +168,7 @@ def score(
     max_tokens: int = 512,
     top_k: int = 5,
     batch_size: int | None = 16,
-    deadline: float | None = None,
+    deadline: Deadline | float | None = None,
     progress: ProgressFn | None = None,
 ) -> list[TokenScores]:
     """Per-token log-probabilities, entropies and top-k alternatives for each text, in input order."""
@@ -223,34 +216,19 @@ def generate(
 ) -> Generation:
     """Decode a continuation of ``prompt`` (greedy unless ``sample``); reproducible for a seed.
 
-    With ``chat`` the prompt is wrapped as one user turn in the tokenizer's chat template.
+    With ``chat`` the prompt is wrapped as one user turn in the tokenizer's chat template. Decoding
+    stops at EOS (or an end-of-turn token) or after ``max_new_tokens``.
     """
     import torch
 
-    tok = lm.tokenizer
-    if chat:
-        if not getattr(tok, "chat_template", None):
-            raise InputError(f"Model {lm.name} has no chat template; use it as a plain text model.")
-        ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                      return_dict=True)["input_ids"]
-    else:
-        ids = tok(prompt)["input_ids"]
-    device = lm.device
-    input_ids = torch.tensor([ids], dtype=torch.long, device=device)
-    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tok.pad_token_id,
-                              "attention_mask": torch.ones_like(input_ids)}
+    ids = chat_ids(lm, prompt, chat=True) if chat else list(lm.tokenizer(prompt)["input_ids"])
+    gen = None
     if sample:
-        kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-        if seed is not None:
-            torch.manual_seed(seed)
-    else:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        out = lm.model.generate(input_ids, **kwargs)
-    seconds = time.perf_counter() - t0
-    new = out[0, input_ids.shape[1]:].tolist()
-    return Generation(prompt, tok.decode(new, skip_special_tokens=True), new, seconds)
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(int(seed) if seed is not None else int(torch.seed()))
+    out = decode(lm, [ids], max_new_tokens, sample=sample, temperature=temperature, top_p=top_p, generator=gen)
+    new = out.ids[0]
+    return Generation(prompt, lm.tokenizer.decode(new, skip_special_tokens=True), new, out.seconds)
 
 
 def greedy_continue(
@@ -259,51 +237,13 @@ def greedy_continue(
     max_new_tokens: int,
     *,
     stop: Callable[[list[int]], bool] | None = None,
-    deadline: float | None = None,
+    deadline: Deadline | float | None = None,
 ) -> tuple[list[list[int]], list[list[float]]]:
-    """Greedy continuation of B equal-length rows, as one batch with a KV cache.
-
-    Rows that finish (EOS, or ``stop(ids)`` true) leave the batch and its cache at once, so the
-    batch never pays for finished rows. Returns per row the new token ids (the stopping token
-    included, EOS excluded) and, per new token, p(top-1) - p(top-2) of the distribution it was
-    chosen from. input_ids: (B, L) long, no padding (the rows share a length).
+    """Greedy continuation of B equal-length rows, as one batch with a KV cache (see
+    :func:`backends.decoding.decode`): per row the new token ids (the stopping token included, EOS
+    excluded) and, per new token, p(top-1) - p(top-2) of the distribution it was chosen from.
     """
-    import torch
-
     eos = lm.tokenizer.eos_token_id
-    rows = input_ids.shape[0]
-    seqs: list[list[int]] = [[] for _ in range(rows)]
-    gaps: list[list[float]] = [[] for _ in range(rows)]
-    if max_new_tokens <= 0:
-        return seqs, gaps
-    device = lm.device
-    active = list(range(rows))
-    with torch.inference_mode():
-        out = lm.model(input_ids=input_ids.to(device), use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
-        logits = out.logits[:, -1]
-        for step in range(max_new_tokens):
-            top = torch.softmax(logits.float(), dim=-1).topk(2, dim=-1)
-            nxt = top.indices[:, 0]
-            gap = (top.values[:, 0] - top.values[:, 1]).tolist()
-            keep = []
-            for j, row in enumerate(active):
-                t = int(nxt[j])
-                if t == eos:
-                    continue
-                seqs[row].append(t)
-                gaps[row].append(gap[j])
-                if stop is None or not stop(seqs[row]):
-                    keep.append(j)
-            if not keep or step == max_new_tokens - 1:
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeBudgetError("Decoding ran past the request's time budget; lower the token limit.")
-            if len(keep) < len(active):
-                index = torch.tensor(keep, device=device)
-                cache.batch_select_indices(index)
-                nxt = nxt[index]
-                active = [active[j] for j in keep]
-            out = lm.model(input_ids=nxt[:, None], past_key_values=cache, use_cache=True)
-            logits = out.logits[:, -1]
-    return seqs, gaps
+    out = decode(lm, input_ids.tolist(), max_new_tokens, stop=stop,
+                 stop_ids={eos} if eos is not None else set(), deadline=deadline)
+    return out.ids, out.gaps

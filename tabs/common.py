@@ -6,7 +6,7 @@ import functools
 import inspect
 import logging
 import uuid
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import gradio as gr
 
@@ -104,6 +104,45 @@ def _out_of_memory(e: BaseException) -> bool:
     """MemoryError, torch's OutOfMemoryError (CUDA), or the CPU allocator's RuntimeError."""
     return (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
             or (isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or "out of memory" in str(e))))
+
+
+class Outputs:
+    """The outputs of a tab callback, named once.
+
+    A tab declares ``RESULT = Outputs("summary", "table", "plot")``; its callback returns
+    ``RESULT.pack(summary=..., table=..., plot=...)``; the event is wired with
+    ``outputs=RESULT.wire(summary=md, table=df, plot=fig)``; tests read ``RESULT.unpack(result)["table"]``
+    instead of counting positions. Each step checks the names, so adding an output cannot shift the others.
+    """
+
+    def __init__(self, *names: str):
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate output names in {names}")
+        self.names = tuple(names)
+
+    def _check(self, given: Any, what: str) -> None:
+        if set(given) != set(self.names):
+            missing, extra = set(self.names) - set(given), set(given) - set(self.names)
+            raise TypeError(f"{what}: missing {sorted(missing)}, unexpected {sorted(extra)}")
+
+    def pack(self, **values: Any) -> tuple:
+        self._check(values, "Outputs.pack")
+        return tuple(values[n] for n in self.names)
+
+    def wire(self, **components: Any) -> list:
+        self._check(components, "Outputs.wire")
+        return [components[n] for n in self.names]
+
+    def unpack(self, result: Sequence[Any]) -> dict[str, Any]:
+        if len(result) != len(self.names):
+            raise TypeError(f"expected {len(self.names)} outputs {self.names}, got {len(result)}")
+        return dict(zip(self.names, result))
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 def placeholder(title: str, issue: int, summary: str) -> None:
