@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from backends import bandits as B
 from backends.config import check_count, check_number, limits
 from backends.models import registry
-from tabs.common import HEAVY, export_csv, export_dicts, export_json, gpu, guarded, user_error
+from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, gpu, guarded, user_error
 
 TITLE = "Bandit playground"
 BASELINE_CHOICES = [("UCB", "ucb"), ("Thompson sampling", "ts"), ("Greedy", "greedy"), ("ε-greedy", "egreedy")]
@@ -37,12 +37,12 @@ output **0** temperature 0 / **1** temperature 1 / **D** a distribution over arm
 The basic prompt is **BNRN0**.
 """
 TINY_NOTE = """
-*On the tiny profile* the LLM is SmolLM2-135M-Instruct, about a hundred times smaller than the paper's LLaMA-2-13B and smaller still than GPT-4.
-Answer-only designs read its next-token distribution over the arm labels, so every decision is valid; with
-chain-of-thought it often writes no parseable answer, and such rounds fall back to a random arm (counted below).
-What you see is what this small model does, not the paper's GPT-4 or LLaMA-2 results. Chain-of-thought designs
-cost a generation per round: keep T and N small here (the run is refused up front if its estimate exceeds the
-cap), or use the GPU profile.
+*On the tiny profile* the LLM is SmolLM2-135M-Instruct, about a hundred times smaller than the paper's LLaMA-2-13B
+and smaller still than GPT-4. Answer-only designs read its next-token distribution over the arm labels, so every
+decision is valid; with chain-of-thought it often writes no parseable answer, and such rounds fall back to a random
+arm (counted below). What you see is what this small model does, not the paper's GPT-4 or LLaMA-2 results.
+Chain-of-thought designs cost a generation per round: keep T and N small here (the run is refused up front if its
+estimate exceeds the cap), or use the GPU profile.
 """
 
 CPU_NOTE = """
@@ -223,20 +223,24 @@ def _compute(kind, k, delta, means_text, horizon, replicates, baselines, codes, 
                       epsilon=check_number(epsilon, what="ε", low=0.0, high=1.0), model=model or None,
                       max_reasoning_tokens=check_count(reasoning_tokens, what="Reasoning token limit", low=8,
                                                        high=limits().max_new_tokens),
-                      progress=progress, should_stop=should_stop)
+                      progress=progress, should_stop=should_stop, time_cap_s=limits().max_run_s)
     return _outputs(runs, inst, horizon_n, seed)
 
 
-N_OUTPUTS = 12
+RESULT = Outputs("summary", "table", "scatter", "regret", "best_arm", "timeline", "transcript", "agent", "stats_csv",
+                 "decisions_csv", "report_json", "runs")
+N_OUTPUTS = len(RESULT)
+VIEW = Outputs("timeline", "transcript")
 
 
 @gpu
 def run_experiment(kind: str, k: float, delta: float, means_text: str, horizon: float, replicates: float,
                    baselines: list[str], codes: list[str], llm_replicates: float, model: str, reasoning_tokens: float,
                    c: float, epsilon: float, seed: float, progress: gr.Progress = gr.Progress()):
-    """Run the chosen agents. Yields (while running) nothing new, then: summary, stats table, scatter, regret,
-    best-arm, timeline, transcript, the choice of agents for the viewer, a stats CSV, a decisions CSV, a JSON
-    report and the runs (state).
+    """Run the chosen agents. Yields (while running) nothing new, then the outputs named in :data:`RESULT`:
+    summary, stats table, scatter, regret, best-arm, timeline, transcript, the choice of agents for the
+    viewer, a stats CSV, a decisions CSV, a JSON report and the runs (state). The run is refused up front
+    when its estimate exceeds the configured cap on long runs.
 
     The work runs in a worker thread that polls a stop flag every round; this generator keeps the event
     alive, relays progress, and sets the flag when Gradio cancels it (Stop), so a stopped run really stops.
@@ -262,7 +266,7 @@ def run_experiment(kind: str, k: float, delta: float, means_text: str, horizon: 
             frac, msg = box["progress"]
             progress(frac, desc=msg)
             if worker.is_alive():
-                yield tuple(gr.skip() for _ in range(N_OUTPUTS))
+                yield tuple(gr.skip() for _ in range(len(RESULT)))
     finally:
         stop.set()  # also runs when the generator is closed because the user pressed Stop
     if "err" in box:
@@ -285,23 +289,26 @@ def _outputs(runs: list[B.Runs], inst: B.Instance, horizon_n: int, seed: int):
                    "k_min_frac_curve": s.k_min_frac_curve.round(4).tolist(),
                    "regret_mean": s.regret_mean.round(4).tolist(),
                    "best_frac_curve": s.best_frac_curve.round(4).tolist()} for s, r in zip(stats, runs)]}
-    return (_summary(runs, stats, inst), pd.DataFrame(rows, columns=header), scatter_figure(stats, runs),
-            curves_figure(stats), best_arm_figure(stats), timeline_figure(first), transcript_html(first, 1),
-            gr.Dropdown(choices=names, value=first.agent),
-            export_csv("bandit-stats", header, rows, comment=f"{inst.describe()}; T={horizon_n}; seed={seed}"),
-            export_dicts("bandit-decisions", B.runs_table(runs)), export_json("bandit-report", report), runs)
+    return RESULT.pack(
+        summary=_summary(runs, stats, inst), table=pd.DataFrame(rows, columns=header),
+        scatter=scatter_figure(stats, runs), regret=curves_figure(stats), best_arm=best_arm_figure(stats),
+        timeline=timeline_figure(first), transcript=transcript_html(first, 1),
+        agent=gr.Dropdown(choices=names, value=first.agent),
+        stats_csv=export_csv("bandit-stats", header, rows, comment=f"{inst.describe()}; T={horizon_n}; seed={seed}"),
+        decisions_csv=export_dicts("bandit-decisions", B.runs_table(runs)),
+        report_json=export_json("bandit-report", report), runs=runs)
 
 
 def view_agent(runs: list[B.Runs] | None, agent: str, replicate: float):
     """Re-draw the timeline and transcript for another agent or replicate of the last run."""
     if not runs:
-        return None, "<p><i>Run an experiment first.</i></p>"
+        return VIEW.pack(timeline=None, transcript="<p><i>Run an experiment first.</i></p>")
     run = next((r for r in runs if r.agent == agent), runs[0])
     try:
         rep = int(replicate)
     except (TypeError, ValueError):
         rep = 1
-    return timeline_figure(run), transcript_html(run, rep)
+    return VIEW.pack(timeline=timeline_figure(run), transcript=transcript_html(run, rep))
 
 
 @guarded
@@ -334,8 +341,8 @@ def build() -> None:
         c = gr.Number(value=1.0, label="UCB C", minimum=0, maximum=10)
         epsilon = gr.Slider(0.0, 1.0, value=0.1, step=0.01, label="ε (ε-greedy)")
     with gr.Row():
-        codes = gr.Dropdown(B.all_codes(), value=[], multiselect=True, allow_custom_value=True, label="LLM prompt codes",
-                            info="any number of the 72 designs, e.g. BNRN0, BSSC~0")
+        codes = gr.Dropdown(B.all_codes(), value=[], multiselect=True, allow_custom_value=True,
+                            label="LLM prompt codes", info="any number of the 72 designs, e.g. BNRN0, BSSC~0")
         llm_replicates = gr.Slider(1, 20, value=2, step=1, label="LLM replicates N")
         model = gr.Dropdown(reg.lm_names(), value=reg.slots["chat"], label="Model (a chat model)")
         reasoning_tokens = gr.Slider(8, min(256, limits().max_new_tokens), value=96, step=8,
@@ -381,8 +388,11 @@ def build() -> None:
     state = gr.State()
     event = run.click(run_experiment, [kind, k, delta, means, horizon, replicates, baselines, codes, llm_replicates,
                                        model, reasoning_tokens, c, epsilon, seed],
-                      [summary, table, scatter, regret, best, timeline, transcript, agent, stats_csv, decisions_csv,
-                       report_json, state], api_name="bandit_run", **HEAVY)
+                      RESULT.wire(summary=summary, table=table, scatter=scatter, regret=regret, best_arm=best,
+                                  timeline=timeline, transcript=transcript, agent=agent, stats_csv=stats_csv,
+                                  decisions_csv=decisions_csv, report_json=report_json, runs=state),
+                      api_name="bandit_run", **HEAVY)
     stop.click(None, None, None, cancels=[event])
-    agent.change(view_agent, [state, agent, replicate], [timeline, transcript], api_visibility="private")
-    replicate.change(view_agent, [state, agent, replicate], [timeline, transcript], api_visibility="private")
+    view = VIEW.wire(timeline=timeline, transcript=transcript)
+    agent.change(view_agent, [state, agent, replicate], view, api_visibility="private")
+    replicate.change(view_agent, [state, agent, replicate], view, api_visibility="private")

@@ -4,18 +4,23 @@ import json
 
 import pytest
 
+from tabs import bandits as tab
+
 pytestmark = pytest.mark.app
 
 
 def _run(client, kind="hard", horizon=20, reps=200, baselines=("ucb", "ts", "greedy"), codes=(), llm_reps=1,
-         means="", seed=0):
-    return client.predict(kind, 5, 0.2, means, horizon, reps, list(baselines), list(codes), llm_reps,
-                          "smollm2-135m-instruct", 32, 1.0, 0.1, seed, api_name="/bandit_run")
+         means="", seed=0) -> dict:
+    """The endpoint's outputs by name (the client returns all but the state, which stays on the server)."""
+    out = client.predict(kind, 5, 0.2, means, horizon, reps, list(baselines), list(codes), llm_reps,
+                         "smollm2-135m-instruct", 32, 1.0, 0.1, seed, api_name="/bandit_run")
+    return tab.RESULT.unpack([*out, None])
 
 
 def test_baselines_and_an_llm_agent_end_to_end(client):
     out = _run(client, horizon=8, codes=["BNRN0"], llm_reps=2)
-    summary, table, *_plots, transcript, agent, stats_csv, decisions_csv, report_json = out
+    summary, table, transcript = out["summary"], out["table"], out["transcript"]
+    stats_csv, decisions_csv, report_json = out["stats_csv"], out["decisions_csv"], out["report_json"]
     assert "LLM BNRN0" in summary and "answers parsed 16" in summary
     rows = table["data"] if isinstance(table, dict) else table
     assert [r[0] for r in rows] == ["UCB", "Thompson sampling", "Greedy", "LLM BNRN0"]
@@ -31,8 +36,8 @@ def test_baselines_and_an_llm_agent_end_to_end(client):
 
 
 def test_same_seed_same_run(client):
-    a = _run(client, kind="easy", horizon=30, reps=100)[1]
-    b = _run(client, kind="easy", horizon=30, reps=100)[1]
+    a = _run(client, kind="easy", horizon=30, reps=100)["table"]
+    b = _run(client, kind="easy", horizon=30, reps=100)["table"]
     assert a == b
 
 

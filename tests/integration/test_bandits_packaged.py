@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from backends import bandits as B
+from tests.bandit_helpers import check_llm_run
 
 pytestmark = pytest.mark.integration
 
@@ -10,7 +11,7 @@ pytestmark = pytest.mark.integration
 def test_answer_only_agent_returns_valid_arms_and_stats(registry):
     inst = B.make_instance("hard", seed=0)
     run = B.run_llm("BNRN0", inst, horizon=8, replicates=2, seed=0)
-    assert run.choices.shape == (2, 8) and ((run.choices >= 0) & (run.choices < 5)).all()
+    check_llm_run(run, horizon=8, replicates=2)
     assert run.model == "smollm2-135m-instruct" and run.parse_counts()["ok"] == 16
     # the rewards are the shared reward table's entries for the chosen arms
     table = B.reward_table(inst, 8, 2, 0)
@@ -28,8 +29,15 @@ def test_answer_only_agent_returns_valid_arms_and_stats(registry):
 def test_reinforced_cot_agent_generates_and_parses(registry):
     run = B.run_llm("BSSC~0", B.make_instance("easy", seed=0), horizon=2, replicates=2, seed=0,
                     max_reasoning_tokens=40)
-    counts = run.parse_counts()
-    assert sum(counts.values()) == 4
-    assert ((run.choices >= 0) & (run.choices < 4)).all()
+    check_llm_run(run, horizon=2, replicates=2)
     assert all(len(a) > 0 for rep in run.answers for a in rep)
     assert "Remember to think step by step" in run.prompts[0][1]["user"]
+
+
+def test_sampled_chain_of_thought_is_reproducible_under_a_seed(registry):
+    inst = B.make_instance("easy", seed=0)
+    kw = dict(horizon=2, replicates=2, seed=3, max_reasoning_tokens=24)
+    a = B.run_llm("BNRC1", inst, **kw)
+    b = B.run_llm("BNRC1", inst, **kw)
+    check_llm_run(a, horizon=2, replicates=2)
+    assert a.answers == b.answers and np.array_equal(a.choices, b.choices)

@@ -4,6 +4,7 @@ import pytest
 
 from backends import bandits as B
 from backends.config import InputError
+from tests.bandit_helpers import check_llm_run
 
 
 def _runs(choices, rewards=None, means=(0.4, 0.6, 0.4)):
@@ -267,22 +268,66 @@ def test_temperature_zero_takes_the_argmax_of_the_label_distribution(tiny_chat):
 def test_generating_designs_parse_or_fall_back_and_say_so(tiny_chat):
     run = B.run_llm("BSSC~0", B.make_instance("hard", seed=0), horizon=3, replicates=2, seed=0,
                     max_reasoning_tokens=8)
-    counts = run.parse_counts()
-    assert sum(counts.values()) == 6
-    assert ((run.choices >= 0) & (run.choices < 5)).all()
-    for r in range(2):
-        for t in range(3):
-            if run.parse[r][t] == "fallback":  # uniform fallback is recorded as such
-                assert run.probs[r][t] == pytest.approx([0.2] * 5)
+    check_llm_run(run, horizon=3, replicates=2)  # a fallback is recorded as uniform
     dist = B.run_llm("ANRND", B.make_instance("easy", seed=0), horizon=2, replicates=1, seed=0)
-    assert dist.parse[0][0] in ("ok", "lenient", "fallback") and sum(dist.probs[0][0]) == pytest.approx(1)
+    check_llm_run(dist, horizon=2, replicates=1)
+    assert dist.parse[0][0] in ("ok", "lenient", "fallback")
+
+
+def test_greedy_generation_does_not_depend_on_the_batch(tiny_chat):
+    """Replicates are decoded as one left-padded batch; replicate 1 decides as it would alone."""
+    inst = B.make_instance("hard", seed=0)
+    kw = dict(horizon=3, seed=0, max_reasoning_tokens=8)
+    both = B.run_llm("BSSC~0", inst, replicates=2, **kw)
+    alone = B.run_llm("BSSC~0", inst, replicates=1, **kw)
+    assert both.answers[0] == alone.answers[0] and np.array_equal(both.choices[:1], alone.choices)
+    # in round 1 both replicates see the same prompt, so greedy decoding writes the same answer
+    assert both.answers[0][0] == both.answers[1][0]
+
+
+def test_sampled_generation_is_reproducible_under_a_seed(tiny_chat):
+    inst = B.make_instance("easy", seed=0)
+    kw = dict(horizon=3, replicates=2, max_reasoning_tokens=8)
+    a = B.run_llm("BNRC1", inst, seed=4, **kw)
+    b = B.run_llm("BNRC1", inst, seed=4, **kw)
+    c = B.run_llm("BNRC1", inst, seed=5, **kw)
+    check_llm_run(a, horizon=3, replicates=2)
+    assert a.answers == b.answers and np.array_equal(a.choices, b.choices)
+    assert a.answers != c.answers
+    # sampled, not greedy: the two replicates' first answers (same prompt) differ
+    assert a.answers[0][0] != a.answers[1][0]
 
 
 def test_a_run_over_the_time_cap_is_refused_before_it_starts(tiny_chat):
     with pytest.raises(InputError, match="would take about .* minutes"):
         B.run_llm("BSRC0", B.make_instance("hard"), horizon=500, replicates=100, time_cap_s=1)
+    with pytest.raises(InputError, match="would take about .* minutes"):
+        B.run_many([], ["BSRC0"], B.make_instance("hard"), horizon=500, replicates=10, llm_replicates=100,
+                   time_cap_s=1)
     with pytest.raises(InputError, match="at least one agent"):
         B.run_many([], [], B.make_instance("hard"), horizon=10, replicates=10, llm_replicates=1)
+
+
+def test_python_calls_have_no_time_cap_unless_given_one(tiny_chat, monkeypatch):
+    """Without time_cap_s nothing is estimated or refused: a library call runs to the end."""
+    from backends.bandits import agent
+
+    def no_estimates(*args, **kwargs):
+        raise AssertionError("estimated a run that has no cap")
+
+    monkeypatch.setattr(agent, "estimate_cost", no_estimates)
+    inst = B.make_instance("hard", seed=0)
+    run = B.run_llm("BNRN0", inst, horizon=3, replicates=1)
+    check_llm_run(run, horizon=3, replicates=1)
+    runs = B.run_many(["ucb"], ["BNRN0"], inst, horizon=3, replicates=5, llm_replicates=1)
+    assert [r.agent for r in runs] == ["UCB", "LLM BNRN0"]
+
+
+def test_a_loaded_model_is_used_as_given(tiny_chat):
+    lm = tiny_chat.get("tiny-b")
+    assert B.chat_model(lm) is lm and B.chat_model(None).name == "tiny-a"
+    run = B.run_llm("BNRN0", B.make_instance("hard", seed=0), horizon=2, replicates=1, model=lm)
+    assert run.model == "tiny-b"
 
 
 def test_stop_really_stops_the_worker(tiny_chat):
@@ -295,7 +340,7 @@ def test_stop_really_stops_the_worker(tiny_chat):
     gen = tab.run_experiment("hard", 5, 0.2, "", 400, 10, ["ucb"], ["BNRN0"], 20, "tiny-a", 32, 1.0, 0.1, 0,
                              progress=lambda *a, **k: None)
     first = next(gen)  # the run is going: nothing new to show yet
-    assert len(first) == tab.N_OUTPUTS
+    assert len(first) == len(tab.RESULT)
     assert any(t.name == "bandit-run" for t in threading.enumerate())
     gen.close()
     deadline = time.monotonic() + 20
