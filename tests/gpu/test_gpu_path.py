@@ -69,9 +69,7 @@ def test_method_backends_run_on_cuda(folder, tmp_path):
     reg.add("tiny4", str(folder))
     for slot in ("early_exit", "base", "observer", "performer"):
         reg.set_slot(slot, "tiny4")
-    saved = models._registry
-    models._registry = reg
-    try:
+    with models.use_registry(reg):
         r = EE.self_speculative("abc abc abc", "tiny4", exit_layer=2, num_speculations=3, max_new_tokens=16)
         assert r.identical, (r.token_ids, r.greedy_token_ids)
         lens = EE.logit_lens("hello world, this is a test", "tiny4")
@@ -83,8 +81,6 @@ def test_method_backends_run_on_cuda(folder, tmp_path):
         assert b[0].single_model and b[0].score > 0
         print(f"on cuda: speculation identical={r.identical}, acceptance {r.acceptance_rate:.2f}; lens mean exit "
               f"{lens.mean_exit_layer:.2f}; CoT answers {[p.answer for p in ex.paths]}; Binoculars {b[0].score:.3f}")
-    finally:
-        models._registry = saved
 
 
 def test_bandit_agent_runs_on_cuda(folder, tmp_path):
@@ -95,9 +91,7 @@ def test_bandit_agent_runs_on_cuda(folder, tmp_path):
     reg = ModelRegistry("gpu", cache_dir=tmp_path)
     reg.add("tiny4", str(folder))
     reg.set_slot("chat", "tiny4")
-    saved = models._registry
-    models._registry = reg
-    try:
+    with models.use_registry(reg):
         inst = BD.make_instance("hard", seed=0)
         cached = BD.run_llm("BNRN1", inst, horizon=6, replicates=2, seed=0)
         fresh = BD.run_llm("BNRN1", inst, horizon=6, replicates=2, seed=0, reuse_cache=False)
@@ -107,5 +101,3 @@ def test_bandit_agent_runs_on_cuda(folder, tmp_path):
         assert sum(cot.parse_counts().values()) == 6
         print(f"bandits on cuda: cached {cached.tokens_run} vs fresh {fresh.tokens_run} prompt tokens; "
               f"CoT parse {cot.parse_counts()}")
-    finally:
-        models._registry = saved

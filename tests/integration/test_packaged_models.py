@@ -22,7 +22,7 @@ def test_each_packaged_model_loads_and_is_reported(registry, name):
 def test_second_registry_loads_from_the_converted_cache(registry, tmp_path):
     for name in ("smollm2-135m-instruct", "gemma3-270m"):
         registry.get(name)  # makes sure the cache entry exists
-        assert models._cache_valid(registry.cache_entry(registry.spec(name)))
+        assert models.cache_valid(registry.cache_entry(registry.spec(name)))
     fresh = models.ModelRegistry("tiny", cache_dir=registry.cache_dir)
     for name in ("smollm2-135m-instruct", "gemma3-270m"):
         assert fresh.get(name).loaded_from == "cache"
@@ -36,7 +36,7 @@ def test_slots_naming_one_model_share_one_copy(registry):
 def test_cached_tokenizer_gives_the_gguf_tokenizers_ids(registry, name):
     from transformers import AutoTokenizer
 
-    gguf = models._gguf_path(registry.spec(name))
+    gguf = registry.gguf_path(registry.spec(name))
     reference = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     cached = registry.get(name).tokenizer
     for text in ["Hello world", "  Tabs\tand\nnewlines, ünïcödé, emoji 😀, numbers 12345.",
@@ -53,7 +53,7 @@ def test_corrupt_cache_entry_is_rebuilt(registry, tmp_path):
     with open(entry / "model.safetensors", "r+b") as f:  # a half-written weights file
         f.truncate(1000)
     m = private.get(spec.name)
-    assert m.loaded_from == "rebuilt" and models._cache_valid(entry)  # and the user is told so
+    assert m.loaded_from == "rebuilt" and models.cache_valid(entry)  # and the user is told so
     assert not list(entry.parent.glob(".tmp-*"))  # no temporary folder left behind
 
 

