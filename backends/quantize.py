@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 # MLP output projections stay float32: their inputs (the MLP's intermediate activations) carry a few
 # very large outlier values, and one int8 scale for the whole input cannot represent both those and
 # the rest (the observation behind LLM.int8()). Measured on Qwen2.5-Coder-0.5B against float32

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import gradio as gr
 
-from backends.models import registry
 from backends.config import InputError
-from tabs.common import HEAVY, guarded
+from backends.models import registry
+from tabs.common import HEAVY, Outputs, guarded
 
 TITLE = "Models"
 
 LOADED_COLUMNS = ["name", "role", "device", "weights", "params_m", "memory_mb", "load_s", "loaded_from"]
 PRECISIONS = ["default", "int8", "float32", "bfloat16"]
+RESULT = Outputs("table", "status")  # what load_model and unload_model return
 
 
 def profile_markdown() -> str:
@@ -60,7 +61,7 @@ def load_model(name: str, precision: str = "default", progress: gr.Progress = gr
     note = "was already loaded" if was else f"loaded in {m.load_seconds:.2f} s ({m.loaded_from})"
     if not was and m.loaded_from == "rebuilt":
         note += ": its cached weights were incomplete or corrupt, so they were converted again"
-    return loaded_table(), f"`{name}` {note} on {m.device}."
+    return RESULT.pack(table=loaded_table(), status=f"`{name}` {note} on {m.device}.")
 
 
 @guarded
@@ -68,7 +69,8 @@ def unload_model(name: str, precision: str = "default") -> tuple[list[list], str
     """Unload a model by name (and precision), freeing its memory."""
     reg = registry()
     name = _with_precision(name, precision)
-    return loaded_table(), (f"`{name}` unloaded." if reg.unload(name) else f"`{name}` was not loaded.")
+    status = f"`{name}` unloaded." if reg.unload(name) else f"`{name}` was not loaded."
+    return RESULT.pack(table=loaded_table(), status=status)
 
 
 def build() -> None:
@@ -92,6 +94,7 @@ def build() -> None:
     status = gr.Markdown()
     table = gr.Dataframe(headers=LOADED_COLUMNS, value=loaded_table, label="Loaded models",
                          interactive=False, wrap=True)
-    load.click(load_model, [choice, precision], [table, status], api_name="models_load", **HEAVY)
-    unload.click(unload_model, [choice, precision], [table, status], api_name="models_unload", **HEAVY)
+    outputs = RESULT.wire(table=table, status=status)
+    load.click(load_model, [choice, precision], outputs, api_name="models_load", **HEAVY)
+    unload.click(unload_model, [choice, precision], outputs, api_name="models_unload", **HEAVY)
     refresh.click(loaded_table, None, [table], api_name="models_list")
