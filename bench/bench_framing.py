@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore")
 
 from backends import framing as F  # noqa: E402
-from backends.models import registry  # noqa: E402
 
 PARAGRAPH = ("Congress should restrict the immigration of the Chinese laborers who crowd our Pacific ports, depress "
              "the wages of American workingmen and refuse to assimilate; the flood of cheap labor must be stopped.")
@@ -28,9 +27,9 @@ PARAGRAPH = ("Congress should restrict the immigration of the Chinese laborers w
 def main() -> None:
     skip_full = "--skip-full" in sys.argv
     t0 = time.perf_counter()
-    registry().get(slot=F.EMBED_SLOT)
-    registry().get(slot=F.LM_SLOT)
-    print(f"model loading (embedder + {registry().resolve(None, slot=F.LM_SLOT)}): {time.perf_counter() - t0:.1f} s")
+    emb = F.load_model(None, F.EMBED_SLOT)  # loaded once here and passed to every call below
+    lm = F.load_model(None, F.LM_SLOT)
+    print(f"model loading (embedder {emb.name} + {lm.name}): {time.perf_counter() - t0:.1f} s")
 
     last = [0.0]
 
@@ -40,7 +39,7 @@ def main() -> None:
             print(f"  {time.perf_counter() - t1:6.1f} s  {f:4.0%}  {msg}", flush=True)
 
     t1 = time.perf_counter()
-    r = F.corpus_result(progress=progress, use_cache=skip_full)
+    r = F.corpus_result(progress=progress, use_cache=skip_full, embedder=emb, lm=lm)
     t_full = time.perf_counter() - t1
     seg = r["segments"]
     what = "from cache (--skip-full)" if r["from_cache"] else "computed and cached"
@@ -48,28 +47,28 @@ def main() -> None:
           f"{int(seg['candidate'].sum()):,} candidates, {int(seg['relevant'].sum()):,} relevant, "
           f"{len(r['metaphors'])} metaphor probes")
 
-    F._memo.clear()  # a new process: nothing in memory, the file on disk
+    F.forget_memo()  # a new process: nothing in memory, the file on disk
     t2 = time.perf_counter()
-    r2 = F.corpus_result()
+    r2 = F.corpus_result(embedder=emb, lm=lm)
     t_cache = time.perf_counter() - t2
     assert r2["from_cache"]
     t3 = time.perf_counter()
-    F.corpus_result()
+    F.corpus_result(embedder=emb, lm=lm)
     print(f"from the disk cache: {t_cache:.2f} s (target < 2 s); from memory: {time.perf_counter() - t3:.4f} s; "
-          f"file {F.cache_path().stat().st_size / 1e6:.1f} MB")
+          f"file {F.cache_path(r2['key']).stat().st_size / 1e6:.1f} MB")
 
-    F.analyze_text(PARAGRAPH, zero_shot=False)  # warm-up
+    F.analyze_text(PARAGRAPH, zero_shot=False, embedder=emb, lm=lm)  # warm-up
     core, full, zs = [], [], []
     for _ in range(5):
         t = time.perf_counter()
-        F.analyze_text(PARAGRAPH, metaphors=False, zero_shot=False)
+        F.analyze_text(PARAGRAPH, metaphors=False, zero_shot=False, embedder=emb, lm=lm)
         core.append(time.perf_counter() - t)
         t = time.perf_counter()
-        a = F.analyze_text(PARAGRAPH, zero_shot=False)
+        a = F.analyze_text(PARAGRAPH, zero_shot=False, embedder=emb, lm=lm)
         full.append(time.perf_counter() - t)
     for _ in range(3):
         t = time.perf_counter()
-        F.analyze_text(PARAGRAPH, metaphors=False, zero_shot=True)
+        F.analyze_text(PARAGRAPH, metaphors=False, zero_shot=True, embedder=emb, lm=lm)
         zs.append(time.perf_counter() - t)
     print(f"pasted paragraph ({len(PARAGRAPH.split())} words), median of 5: relevance + tone + frames + groups "
           f"{statistics.median(core):.2f} s; with the metaphor probe ({len(a.metaphor_slots)} slot) "

@@ -1,11 +1,11 @@
 """Select the segments to annotate for the framing classifiers (writes assets/framing/to_annotate.csv).
 
 Candidates are corpus segments with a relevance keyword (assets/framing/lexicon.json). The sample is
-stratified by era (seven eras, PER_ERA each, or all candidates where an era has fewer) and, inside an era, balanced between the two largest
-parties of that era. About a third are "weak" candidates (only a broad keyword such as border,
-citizenship or settlers, never a word like immigrant or alien), so that the relevance classifier
-sees keyword hits that are not about immigration. Segments over MAX_WORDS words are left out to
-keep reading time reasonable. Seeded: running it again gives the same list.
+stratified by era (seven eras, PER_ERA each, or all candidates where an era has fewer) and, inside an
+era, balanced between the two largest parties of that era. About a third are "weak" candidates (only
+a broad keyword such as border, citizenship or settlers, never a word like immigrant or alien), so that
+the relevance classifier sees keyword hits that are not about immigration. Segments over MAX_WORDS
+words are left out to keep reading time reasonable. Seeded: running it again gives the same list.
 
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/select_framing_candidates.py
 """

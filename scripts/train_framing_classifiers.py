@@ -1,6 +1,7 @@
 """Train the framing tab's relevance and tone classifiers on assets/framing/annotations.csv.
 
 Logistic regression (scikit-learn) on normalised sentence embeddings from the registry's embedder.
+The models are loaded once here and passed to the framing functions.
 The regularisation strength is chosen by an inner cross-validation (LogisticRegressionCV), and the
 reported accuracy comes from an outer stratified 5-fold cross-validation around that whole procedure,
 so the choice of C does not flatter the figure. The zero-shot comparison (causal LM, label
@@ -25,6 +26,8 @@ from backends import framing as F  # noqa: E402
 
 CS = [0.25, 1.0, 4.0, 16.0, 64.0]
 SEED = 0
+LABELLED_BY = ("one annotator, following GUIDELINES.md; no inter-annotator agreement measured; "
+               "a demonstration set, not a gold standard")
 
 
 def _estimator(balanced: bool):
@@ -58,11 +61,12 @@ def fit(X: np.ndarray, y: np.ndarray, *, balanced: bool) -> dict:
             "C": float(np.atleast_1d(est.C_)[0])}
 
 
-def zero_shot_eval(texts: list[str], y: np.ndarray) -> dict:
+def zero_shot_eval(texts: list[str], y: np.ndarray, lm) -> dict:
+    """Zero-shot tone of the causal LM ``lm`` (a LoadedModel) against the labels ``y``."""
     from sklearn.metrics import accuracy_score, confusion_matrix
 
     t0 = time.perf_counter()
-    P = F.zero_shot_tone(texts)
+    P = F.zero_shot_tone(texts, lm=lm)
     raw = np.array([F.TONES[j] for j in P.argmax(1)])
     # Contextual calibration: divide out the model's average preference for each label word.
     logp = np.log(P + 1e-12)
@@ -76,13 +80,12 @@ def zero_shot_eval(texts: list[str], y: np.ndarray) -> dict:
 
 def add_zero_shot() -> dict:
     """Zero-shot tone of the chat slot's model on the relevant annotated segments, stored per model."""
-    from backends.models import registry
-
     ann = pd.read_csv(F.ANNOTATIONS_PATH)
     rel = ann["relevant"].astype(bool).to_numpy()
     out = json.loads(F.CLASSIFIER_PATH.read_text(encoding="utf-8"))
-    model = registry().resolve(None, slot=F.LM_SLOT)
-    z = zero_shot_eval(ann.loc[rel, "text"].tolist(), ann.loc[rel, "tone"].astype(str).to_numpy())
+    lm = F.load_model(None, F.LM_SLOT)
+    model = lm.name
+    z = zero_shot_eval(ann.loc[rel, "text"].tolist(), ann.loc[rel, "tone"].astype(str).to_numpy(), lm)
     z["model"] = model
     out.setdefault("zero_shot_models", {})[model] = z
     F.CLASSIFIER_PATH.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
@@ -99,7 +102,7 @@ def main(argv=None) -> dict:
                     help="keep the classifiers; add the zero-shot tone of the chat slot's model under zero_shot_models")
     ap.add_argument("--profile", default=None, help="model profile whose chat model runs the zero-shot tone")
     args = ap.parse_args(argv)
-    from backends.models import configure, registry
+    from backends.models import configure
 
     if args.profile:
         configure(args.profile)
@@ -108,24 +111,25 @@ def main(argv=None) -> dict:
 
     ann = pd.read_csv(F.ANNOTATIONS_PATH)
     t0 = time.perf_counter()
-    E = F.embed(ann["text"].tolist())
+    emb = F.load_model(None, F.EMBED_SLOT)
+    E = F.embed(ann["text"].tolist(), embedder=emb)
     t_embed = time.perf_counter() - t0
     y_rel = ann["relevant"].astype(int).to_numpy()
     rel = ann["relevant"].astype(bool).to_numpy()
     y_tone = ann.loc[rel, "tone"].astype(str).to_numpy()
-    out = {"trained": time.strftime("%Y-%m-%d"), "embedder": registry().resolve(None, slot="embedder"),
+    out = {"trained": time.strftime("%Y-%m-%d"), "embedder": emb.name,
            "annotations": {"n": int(len(ann)), "relevant": int(rel.sum()),
                            "tone_counts": pd.Series(y_tone).value_counts().to_dict(),
-                           "labelled_by": "the project's developer (an AI coding agent), one annotator, following "
-                                          "GUIDELINES.md; no inter-annotator agreement measured"},
+                           "labelled_by": LABELLED_BY},
            "embed_seconds": round(t_embed, 1)}
     t0 = time.perf_counter()
     out["relevance"] = {**fit(E, y_rel, balanced=True), "cv": cross_validate(E, y_rel, balanced=True)}
     out["tone"] = {**fit(E[rel], y_tone, balanced=True), "cv": cross_validate(E[rel], y_tone, balanced=True)}
     out["train_seconds"] = round(time.perf_counter() - t0, 1)
     if not args.no_zero_shot:
-        out["zero_shot"] = zero_shot_eval(ann.loc[rel, "text"].tolist(), y_tone)
-        out["zero_shot"]["model"] = registry().resolve(None, slot=F.LM_SLOT)
+        lm = F.load_model(None, F.LM_SLOT)
+        out["zero_shot"] = zero_shot_eval(ann.loc[rel, "text"].tolist(), y_tone, lm)
+        out["zero_shot"]["model"] = lm.name
     for key in ("relevance", "tone"):
         out[key]["cv"].pop("predictions")
     F.CLASSIFIER_PATH.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")

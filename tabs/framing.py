@@ -242,7 +242,7 @@ def segment_html(row: pd.Series) -> str:
     head = (f'<div class="fr-seg" style="margin:0.5em 0 1em 0"><div><b>{int(row["year"])} · '
             f'{html.escape(str(row["president"]))} ({html.escape(str(row["party"]))})</b> '
             f'{_tone_badge(row["tone"], row["tone_probs"])} <small>P(relevant) {row["p_relevant"]:.2f}</small></div>')
-    return head + f"<div>{highlight(text, lx['frames'].find(text), lx['groups'].find(text))}</div></div>"
+    return head + f"<div>{highlight(text, lx.frames.find(text), lx.groups.find(text))}</div></div>"
 
 
 LEGEND = ('<div><small><mark style="background:#fee391;color:#111">frame term</mark> (hover for the frame) · '

@@ -74,10 +74,11 @@ def test_damaged_rag_cache_entry_is_detected_and_rebuilt(rag_cache, damage):
 def framing_cache(tmp_path, monkeypatch):
     key = "test-key"
     path = tmp_path / "framing" / f"corpus-{key}.pkl"
-    monkeypatch.setattr(framing, "cache_key", lambda *a, **k: key)
-    monkeypatch.setattr(framing, "cache_path", lambda k=None: path)
-    monkeypatch.setattr(framing, "_memo", {})
-    return path, key
+    monkeypatch.setattr(framing.corpus, "cache_key", lambda *a, **k: key)
+    monkeypatch.setattr(framing.corpus, "cache_path", lambda k=None: path)
+    framing.forget_memo()
+    yield path, key
+    framing.forget_memo()
 
 
 def _valid_result(key):
@@ -89,7 +90,7 @@ def _valid_result(key):
 
 def test_framing_cache_round_trip(framing_cache):
     path, key = framing_cache
-    framing._atomic_write(path, _valid_result(key))
+    framing.write_cache(path, _valid_result(key))
     got = framing.cached_result()
     assert got is not None and got["key"] == key
 
@@ -97,7 +98,7 @@ def test_framing_cache_round_trip(framing_cache):
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "another key", "not a result"])
 def test_damaged_framing_cache_is_detected_and_removed_for_a_rebuild(framing_cache, damage):
     path, key = framing_cache
-    framing._atomic_write(path, _valid_result(key))
+    framing.write_cache(path, _valid_result(key))
     if damage == "truncated":
         path.write_bytes(path.read_bytes()[:40])
     elif damage == "garbage":
@@ -118,7 +119,7 @@ def test_interrupted_framing_cache_write_leaves_nothing(framing_cache):
             raise KeyboardInterrupt  # the process stopped while pickling
 
     with pytest.raises(KeyboardInterrupt):
-        framing._atomic_write(path, {"key": key, "x": Boom()})
+        framing.write_cache(path, {"key": key, "x": Boom()})
     assert not path.exists()
     assert not list(path.parent.iterdir())
 
@@ -129,8 +130,8 @@ def test_damaged_framing_cache_is_rebuilt_and_the_user_told(framing_cache, monke
     path, key = framing_cache
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"half a pickle")
-    monkeypatch.setattr(framing, "corpus_segments", lambda *a, **k: pd.DataFrame({"year": [1990]}))
-    monkeypatch.setattr(framing, "analyze_segments",
+    monkeypatch.setattr(framing.corpus, "corpus_segments", lambda *a, **k: pd.DataFrame({"year": [1990]}))
+    monkeypatch.setattr(framing.corpus, "analyze_segments",
                         lambda seg, progress=None, **k: (pd.DataFrame({"year": [1990], "relevant": [True]}), []))
     said = []
     r = framing.corpus_result(progress=lambda f, m: said.append(m))

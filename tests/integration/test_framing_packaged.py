@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from backends import framing as F
+from backends.decoding import embedding_dim
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,9 @@ def test_tone_classifier_cross_validated_accuracy_is_computed_and_reported(regis
     train = _train_module()
     ann = pd.read_csv(F.ANNOTATIONS_PATH)
     rel = ann[ann["relevant"] == 1]
-    E = F.embed(rel["text"].tolist())
+    emb = F.load_model(None, F.EMBED_SLOT)
+    E = F.embed(rel["text"].tolist(), embedder=emb)
+    assert E.shape == (len(rel), embedding_dim(emb)) == (len(rel), F.classifier()["tone"]["coef"].shape[1])
     cv = train.cross_validate(E, rel["tone"].to_numpy(), balanced=True)
     stored = F.classifier()["tone"]["cv"]
     with capsys.disabled():
@@ -57,13 +60,13 @@ def test_corpus_analysis_on_a_sample_of_years(registry):
     assert set(t["party"]) <= {"Republican", "Democratic"} and (t["n"] > 0).all()
     rec = df.attrs["metaphors"]
     if len(rec):
-        cats = list(F.lexicons()["metaphors"]) + ["neutral"]
+        cats = list(F.lexicons().metaphors) + ["neutral"]
         assert (rec[cats].to_numpy() >= 0).all() and (rec[cats].to_numpy() <= 1).all()
 
 
 def test_pasted_text_relevance_tone_frames_groups_and_metaphors(registry):
-    pro = ("America is a nation of immigrants. Families who fled persecution built our cities and enriched our culture; "
-           "we should welcome refugees and reunite families.")
+    pro = ("America is a nation of immigrants. Families who fled persecution built our cities and enriched our "
+           "culture; we should welcome refugees and reunite families.")
     anti = ("We must stop the flood of criminal aliens pouring across our southern border. Illegal immigration brings "
             "gangs, drugs and crime into our communities, and we will deport them.")
     off = "The Secretary of the Treasury reports a surplus in the revenue and recommends a reduction of the tariff."
@@ -77,15 +80,5 @@ def test_pasted_text_relevance_tone_frames_groups_and_metaphors(registry):
     g = F.analyze_text("Congress has now restricted the immigration of the Chinese laborers to our Pacific coast.",
                        zero_shot=False)
     assert g.group_counts["Chinese"] == 1 and g.metaphor_slots == ["Chinese laborers"]
-    assert set(g.metaphors) == set(F.lexicons()["metaphors"]) and all(np.isfinite(list(g.metaphors.values())))
+    assert set(g.metaphors) == set(F.lexicons().metaphors) and all(np.isfinite(list(g.metaphors.values())))
 
-
-def test_cache_round_trip_and_corruption(registry, tmp_path, monkeypatch):
-    """Atomic write, read back, and a corrupt file is deleted rather than trusted."""
-    path = tmp_path / "framing" / "corpus-k.pkl"
-    F._atomic_write(path, {"key": "k", "segments": pd.DataFrame({"a": [1]}), "metaphors": pd.DataFrame()})
-    assert F._read_cache(path, "k")["segments"]["a"].tolist() == [1]
-    assert F._read_cache(path, "other") is None and not path.exists()  # wrong key: removed, will be rebuilt
-    path.write_bytes(b"not a pickle")
-    assert F._read_cache(path, "k") is None and not path.exists()
-    assert not list(path.parent.glob("*.tmp"))

@@ -36,9 +36,9 @@ def test_shipped_lexicons_load_and_avoid_known_false_hits():
     for g in ("Chinese", "Mexican", "Italian", "Irish", "German", "Japanese", "Cuban", "Asian (region)",
               "European (region)"):
         assert g in F.group_names()
-    assert lx["frames"].counts("Wall Street and Social Security during Prohibition")["exclusion"] == 0
-    assert lx["groups"].find("the Indian tribes") == []  # "Indian" means Native Americans in this corpus
-    assert [m.label for m in lx["groups"].find("Mexicans, Irishmen and the Chinese")] == ["Mexican", "Irish",
+    assert lx.frames.counts("Wall Street and Social Security during Prohibition")["exclusion"] == 0
+    assert lx.groups.find("the Indian tribes") == []  # "Indian" means Native Americans in this corpus
+    assert [m.label for m in lx.groups.find("Mexicans, Irishmen and the Chinese")] == ["Mexican", "Irish",
                                                                                            "Chinese"]
     assert F.is_candidate("The immigration laws") and not F.is_candidate("The inalienable rights of man")
 
@@ -168,8 +168,8 @@ def test_metaphor_log_ratio_on_hand_made_probabilities():
     with pytest.raises(InputError):
         F.metaphor_log_ratio([], [])
     rec = pd.DataFrame([
-        {"group": "X", "era": "e", "neutral": 0.1, **{c: 0.01 for c in F.lexicons()["metaphors"]}, "animals": 0.05},
-        {"group": "Y", "era": "e", "neutral": 0.1, **{c: 0.01 for c in F.lexicons()["metaphors"]}},
+        {"group": "X", "era": "e", "neutral": 0.1, **{c: 0.01 for c in F.lexicons().metaphors}, "animals": 0.05},
+        {"group": "Y", "era": "e", "neutral": 0.1, **{c: 0.01 for c in F.lexicons().metaphors}},
     ])
     t = F.metaphor_table(rec).set_index(["group", "category"])
     assert t.loc[("X", "animals"), "log_ratio"] == pytest.approx(math.log(0.5))
@@ -198,8 +198,10 @@ def test_shipped_classifier_and_annotations_are_consistent():
     assert (ann.loc[ann["relevant"] == 0, "tone"] == "neutral").all()
     assert ann["year"].min() < 1800 and ann["year"].max() > 2020 and {"Democratic", "Republican"} <= set(ann["party"])
     assert c["annotations"]["n"] == len(ann) and c["annotations"]["relevant"] == int(ann["relevant"].sum())
-    assert sorted(c["tone"]["classes"]) == sorted(F.TONES) and np.asarray(c["tone"]["coef"]).shape == (3, 384)
-    assert 0.0 < c["tone"]["cv"]["accuracy"] <= 1.0 and sum(map(sum, c["tone"]["cv"]["confusion"])) == c["tone"]["cv"]["n"]
+    width = np.asarray(c["relevance"]["coef"]).shape[1]  # the embedder's width, whatever it is
+    assert sorted(c["tone"]["classes"]) == sorted(F.TONES) and np.asarray(c["tone"]["coef"]).shape == (3, width)
+    cv = c["tone"]["cv"]
+    assert 0.0 < cv["accuracy"] <= 1.0 and sum(map(sum, cv["confusion"])) == cv["n"]
 
 
 def test_highlight_escapes_and_marks():
@@ -207,7 +209,118 @@ def test_highlight_escapes_and_marks():
 
     text = "Chinese <b>laborers</b> & crime"
     lx = F.lexicons()
-    out = highlight(text, lx["frames"].find(text), lx["groups"].find(text))
+    out = highlight(text, lx.frames.find(text), lx.groups.find(text))
     assert "&lt;b&gt;" in out and "<b>" not in out  # user text is escaped, never rendered as HTML
     assert 'class="fr-group"' in out and 'title="group: Chinese"' in out
     assert 'title="frame: crime"' in out and "&amp;" in out
+
+
+# ----- typed lexicons, the corpus cache, models passed down -------------------------------------------
+def test_lexicons_are_typed_and_complete():
+    lx = F.lexicons()
+    assert isinstance(lx, F.Lexicons)
+    assert isinstance(lx.frames, F.Lexicon) and isinstance(lx.groups, F.Lexicon) and isinstance(lx.relevance, F.Lexicon)
+    assert set(lx.regions) == set(lx.groups.labels) and set(lx.group_words.labels) == set(lx.groups.labels)
+    assert lx.person_nouns.match(" laborers") and not lx.person_nouns.match(" trade")
+    assert "animals" in lx.metaphors and lx.neutral_nouns and all(isinstance(w, str) for w in lx.neutral_nouns)
+
+
+def test_corpus_cache_round_trip_and_corruption(tmp_path):
+    """Atomic write, read back, and a damaged or foreign file is deleted rather than trusted."""
+    path = tmp_path / "framing" / "corpus-k.pkl"
+    F.write_cache(path, {"key": "k", "segments": pd.DataFrame({"a": [1]}), "metaphors": pd.DataFrame()})
+    assert F.read_cache(path, "k")["segments"]["a"].tolist() == [1]
+    assert F.read_cache(path, "other") is None and not path.exists()  # wrong key: removed, will be rebuilt
+    path.write_bytes(b"not a pickle")
+    assert F.read_cache(path, "k") is None and not path.exists()
+    assert not list(path.parent.glob(".tmp-*"))  # no temporary left behind
+
+
+class _HashEmbedder:
+    """A sentence-transformers stand-in: bag-of-words vectors hashed into ``dim`` dimensions."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return self.dim
+
+    def encode(self, texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=False,
+               show_progress_bar=False):
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, sum(map(ord, w)) % self.dim] += 1.0
+        return out
+
+
+def _fake_embedder(dim: int):
+    from backends.models import EMBEDDER, LOCAL, LoadedModel, ModelSpec
+
+    spec = ModelSpec("hash-embedder", EMBEDDER, LOCAL, "/nonexistent", description="unit-test embedder")
+    return LoadedModel(spec, _HashEmbedder(dim), None, "cpu", "float32", 0, 0, 0.0, "folder")
+
+
+@pytest.fixture()
+def no_registry(monkeypatch):
+    """Fail any attempt to reach the global model registry: models must come in as arguments."""
+    from backends import models
+
+    def refuse(*a, **k):
+        raise AssertionError("the framing pipeline reached for the global registry")
+
+    monkeypatch.setattr(models, "registry", refuse)
+
+
+def test_models_passed_in_are_used_and_the_registry_is_never_asked(no_registry):
+    from tests.fakes import tiny_lm
+
+    width = np.asarray(F.classifier()["relevance"]["coef"]).shape[1]
+    emb, lm = _fake_embedder(width), tiny_lm()
+    text = ("Congress has now restricted the immigration of the Chinese laborers to our Pacific coast.\n\n"
+            "The tariff on steel will be lowered next year, and the treasury reports a surplus.")
+    a = F.analyze_text(text, embedder=emb, lm=lm)
+    assert len(a.segments) == 2 and a.metaphor_slots == ["Chinese laborers"]
+    assert set(a.metaphors) == set(F.lexicons().metaphors) and all(np.isfinite(list(a.metaphors.values())))
+    assert a.zero_shot is not None and sum(a.zero_shot.values()) == pytest.approx(1.0)
+    seg = pd.DataFrame({"fileid": ["x", "y"], "paragraph": [0, 1], "part": [0, 0], "year": [1882, 1990],
+                        "president": ["A", "B"], "party": ["Republican", "Democratic"],
+                        "text": [text.split("\n\n")[0], "The tariff on steel will be lowered next year."]})
+    df, _ = F.analyze_segments(seg, embedder=emb, lm=lm)
+    assert df["candidate"].tolist() == [True, False] and df.loc[1, "p_relevant"] == 0.0
+    with pytest.raises(InputError, match="wide embeddings"):  # an embedder of another width is named, not crashed on
+        F.analyze_text(text, embedder=_fake_embedder(width + 1), metaphors=False, zero_shot=False)
+
+
+def test_next_token_logits_match_the_right_padded_forward_pass():
+    """The framing probes read each text's next-token logits from one left-padded prefill; they equal the
+    logits at each text's last position of a right-padded forward pass (what the pipeline read before)."""
+    import torch
+
+    from backends import lm as L
+    from backends.framing.classifiers import next_token_logits
+    from tests.fakes import tiny_lm
+
+    model = tiny_lm()
+    texts = ["the border is closed", "a", "immigrants built the cities of the west coast", "we welcome them"]
+    got = torch.zeros(len(texts), L.vocab_size(model))
+    for idx, logits in next_token_logits(model, texts, max_tokens=64, batch_size=3):
+        got[idx] = logits
+    want = torch.zeros_like(got)
+    for batch in L.forward_logits(model, texts, max_tokens=64, batch_size=2):
+        last = batch.attention_mask.sum(1) - 1
+        want[batch.indices] = batch.logits[torch.arange(len(batch.indices)), last]
+    assert torch.allclose(got, want, atol=1e-4)
+
+
+def test_time_budget_applies_only_when_given(no_registry):
+    from backends.decoding import TimeBudgetError
+
+    width = np.asarray(F.classifier()["relevance"]["coef"]).shape[1]
+    emb = _fake_embedder(width)
+    seg = pd.DataFrame({"fileid": ["x"], "paragraph": [0], "part": [0], "year": [1990], "president": ["A"],
+                        "party": ["Democratic"], "text": ["We welcome immigrants and refugees to our nation."]})
+    df, _ = F.analyze_segments(seg, embedder=emb, metaphors=False)  # no budget: runs to the end
+    assert bool(df.loc[0, "candidate"])
+    with pytest.raises(TimeBudgetError, match="time budget"):
+        F.analyze_segments(seg, embedder=emb, metaphors=False, time_budget_s=-1.0)
