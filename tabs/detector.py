@@ -12,11 +12,15 @@ from backends.config import InputError, check_count, check_number, check_text, l
 from backends.models import registry
 from backends.uploads import read_text_table
 from tabs import plots
-from tabs.common import HEAVY, export_csv, export_dicts, export_json, gpu, guarded
+from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, gpu, guarded
 
 TITLE = "Detector"
 EXAMPLES = json.loads((D.ASSETS / "examples.json").read_text())
 THRESHOLD_MODES = ["default for this pair", "custom"]
+DETECT = Outputs("verdict", "gauge", "strip", "lines", "export")
+BATCH = Outputs("table", "export", "summary", "roc")
+EVALUATION = Outputs("roc", "summary", "export")
+BATCH_HEADERS = ["row", "text", "score", "log_ppl", "log_xppl", "n_tokens", "verdict", "label"]
 
 INTRO = """
 **Binoculars** (Hans et al. 2024) asks how surprising a text is to an *observer* model (log-perplexity),
@@ -69,14 +73,15 @@ def _models(observer: str | None, performer: str | None) -> tuple[str | None, st
 @gpu
 def detect(text: str, observer: str, performer: str, numerator: str, threshold_mode: str, threshold: float,
            progress: gr.Progress = gr.Progress()):
-    """Score one text. Returns verdict markdown, gauge, token strip HTML, per-token figure and a JSON file."""
+    """Score one text: :data:`DETECT` (verdict markdown, gauge, token strip HTML, per-token figure, JSON file)."""
     text = check_text(text)
     if numerator not in D.NUMERATORS:
         raise InputError(f"Numerator must be one of {', '.join(D.NUMERATORS)}.")
     thr = check_number(threshold, what="Threshold", low=0.0, high=10.0) if threshold_mode == "custom" else None
     observer, performer = _models(observer, performer)
     progress(0.05, desc="Loading models (first use only)")
-    r = D.binoculars([text], observer, performer, numerator=numerator, threshold=thr)[0]
+    r = D.binoculars([text], observer, performer, numerator=numerator, threshold=thr,
+                     time_budget_s=limits().time_budget_s)[0]
     verdict = "**Likely machine-generated**" if r.is_machine else "**Likely human-written**"
     notes = []
     if r.truncated:
@@ -100,25 +105,26 @@ def detect(text: str, observer: str, performer: str, numerator: str, threshold_m
                                              "expected surprise (cross-entropy)": r.token_log_xppl},
                                   title="Per-token surprise against expected surprise", yaxis="nats")
     export = export_json("binoculars", {k: getattr(r, k) for k in r.__dataclass_fields__})
-    return explain, plots.score_gauge(r.score, r.threshold), strip, lines, export
+    return DETECT.pack(verdict=explain, gauge=plots.score_gauge(r.score, r.threshold), strip=strip, lines=lines,
+                       export=export)
 
 
 @guarded
 @gpu
 def detect_batch(file, observer: str, performer: str, numerator: str, target_fpr_pct: float,
                  progress: gr.Progress = gr.Progress()):
-    """Score an uploaded CSV/JSONL/TXT of texts; with labels, also the ROC and metrics."""
+    """Score an uploaded CSV/JSONL/TXT of texts; with labels, also the ROC and metrics (:data:`BATCH`)."""
     if file is None:
         raise InputError("Upload a .csv (column 'text', optional 'label'), .jsonl or .txt file first.")
     target = check_number(target_fpr_pct, what="Target FPR (%)", low=0.01, high=50) / 100
     table = read_text_table(file if isinstance(file, str) else file.name)
     observer, performer = _models(observer, performer)
     results = D.binoculars(table.texts, observer, performer, numerator=numerator, min_tokens=1,
-                           progress=lambda f, m: progress(f, desc=m))
+                           time_budget_s=limits().time_budget_s, progress=lambda f, m: progress(f, desc=m))
     rows = [[i + 1, r.text[:80] + ("…" if len(r.text) > 80 else ""), round(r.score, 4), round(r.log_ppl, 4),
              round(r.log_xppl, 4), r.n_tokens, "machine" if r.is_machine else "human",
              table.labels[i] if table.labels else ""] for i, r in enumerate(results)]
-    export = export_csv("binoculars-batch", ["row", "text", "score", "log_ppl", "log_xppl", "n_tokens", "verdict", "label"],
+    export = export_csv("binoculars-batch", BATCH_HEADERS,
                         [[i + 1, r.text] + row[2:] for (i, r), row in zip(enumerate(results), rows)])
     summary = f"Scored {len(results)} texts (threshold {results[0].threshold:.4f}, {results[0].threshold_source})."
     if any(r.n_tokens < D.MIN_TOKENS for r in results):
@@ -136,7 +142,7 @@ def detect_batch(file, observer: str, performer: str, numerator: str, target_fpr
                                title="ROC on your labelled texts")
     elif table.labels:
         summary += "\n\nBoth labels are needed for a ROC curve."
-    return rows, export, summary, fig
+    return BATCH.pack(table=rows, export=export, summary=summary, roc=fig)
 
 
 def _metrics_table(b: D.Calibration, p: D.Calibration) -> str:
@@ -177,7 +183,8 @@ def stored_figures(observer: str, performer: str, numerator: str = "observer") -
 @gpu
 def evaluate_benchmark(observer: str, performer: str, numerator: str, target_fpr_pct: float,
                        per_kind: float = 200, progress: gr.Progress = gr.Progress()):
-    """Run both detectors on the built-in benchmark: ROC figure, metrics markdown, per-text CSV.
+    """Run both detectors on the built-in benchmark (:data:`EVALUATION`: ROC figure, metrics markdown,
+    per-text CSV).
 
     ``per_kind``: the first N human texts and the first N texts of each generator.
     """
@@ -199,7 +206,7 @@ def evaluate_benchmark(observer: str, performer: str, numerator: str, target_fpr
           "Texts from the observer's own family are the easy case; another family's text is the hard one. "
           "At very low FPR a benchmark of this size can only resolve steps of 1/number of human texts.\n\n"
           + stored_figures(obs, perf, numerator))
-    return fig, md, export_dicts("binoculars-benchmark", ev.scores)
+    return EVALUATION.pack(roc=fig, summary=md, export=export_dicts("binoculars-benchmark", ev.scores))
 
 
 def build() -> None:
@@ -237,7 +244,8 @@ def build() -> None:
             lines = gr.Plot(label="Per-token terms")
             export = gr.File(label="Result (JSON)")
             run.click(detect, [text, observer, performer, numerator, mode, threshold],
-                      [verdict, gauge, strip, lines, export], api_name="detect", **HEAVY)
+                      DETECT.wire(verdict=verdict, gauge=gauge, strip=strip, lines=lines, export=export),
+                      api_name="detect", **HEAVY)
         with gr.Tab("Batch"):
             gr.Markdown("Upload a **.csv** with a `text` column (and optionally `label`: human/machine or 0/1), a "
                         "**.jsonl** with the same fields, or a **.txt** with texts separated by blank lines. "
@@ -245,12 +253,12 @@ def build() -> None:
             upload = gr.File(label="Texts", file_types=[".csv", ".jsonl", ".txt"], type="filepath")
             run_batch = gr.Button("Score file", variant="primary")
             batch_md = gr.Markdown()
-            batch_table = gr.Dataframe(headers=["row", "text", "score", "log_ppl", "log_xppl", "n_tokens", "verdict",
-                                                "label"], interactive=False, wrap=True)
+            batch_table = gr.Dataframe(headers=BATCH_HEADERS, interactive=False, wrap=True)
             batch_csv = gr.File(label="Scores (CSV)")
             batch_roc = gr.Plot(label="ROC")
             run_batch.click(detect_batch, [upload, observer, performer, numerator, target_fpr],
-                            [batch_table, batch_csv, batch_md, batch_roc], api_name="detect_batch", **HEAVY)
+                            BATCH.wire(table=batch_table, export=batch_csv, summary=batch_md, roc=batch_roc),
+                            api_name="detect_batch", **HEAVY)
         with gr.Tab("Benchmark"):
             n = sum(1 for _ in D.BENCHMARK_PATH.open()) if D.BENCHMARK_PATH.exists() else 0
             gr.Markdown(f"The built-in benchmark: {n} texts, human paragraphs of State of the Union addresses "
@@ -268,4 +276,5 @@ def build() -> None:
             eval_md = gr.Markdown()
             eval_csv = gr.File(label="Per-text scores (CSV)")
             run_eval.click(evaluate_benchmark, [observer, performer, numerator, target_fpr, per_kind],
-                           [eval_fig, eval_md, eval_csv], api_name="detect_evaluate", **HEAVY)
+                           EVALUATION.wire(roc=eval_fig, summary=eval_md, export=eval_csv),
+                           api_name="detect_evaluate", **HEAVY)

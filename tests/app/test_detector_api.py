@@ -4,7 +4,7 @@ import json
 import pytest
 from gradio_client import handle_file
 
-from tabs.detector import EXAMPLES
+from tabs.detector import BATCH, DETECT, EXAMPLES
 
 pytestmark = pytest.mark.app
 
@@ -14,12 +14,12 @@ def _example(kind_name):
 
 
 def test_detect_an_example_end_to_end(client):
-    verdict, gauge, strip, lines, export = client.predict(
+    out = DETECT.unpack(client.predict(
         _example("Machine: SmolLM2"), "smollm2-135m-instruct", "smollm2-135m-instruct", "observer",
-        "default for this pair", 0.9, api_name="/detect")
-    assert "score" in verdict and "single-model" in verdict
-    assert 'class="tok"' in strip
-    result = json.loads(open(export).read())
+        "default for this pair", 0.9, api_name="/detect"))
+    assert "score" in out["verdict"] and "single-model" in out["verdict"]
+    assert 'class="tok"' in out["strip"]
+    result = json.loads(open(out["export"]).read())
     assert result["n_tokens"] == len(result["tokens"]) == len(result["token_log_ppl"]) > 16
     assert result["single_model"] is True
     assert result["is_machine"] == (result["score"] < result["threshold"])
@@ -44,13 +44,12 @@ def test_batch_upload_with_labels(client, tmp_path):
     rows = [{"text": e["text"], "label": e["kind"]} for e in EXAMPLES]
     path = tmp_path / "texts.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    table, csv_path, summary, roc = client.predict(handle_file(str(path)), "smollm2-135m-instruct",
-                                                   "smollm2-135m-instruct", "observer", 1.0,
-                                                   api_name="/detect_batch")
-    data = table["data"] if isinstance(table, dict) else table
+    out = BATCH.unpack(client.predict(handle_file(str(path)), "smollm2-135m-instruct", "smollm2-135m-instruct",
+                                      "observer", 1.0, api_name="/detect_batch"))
+    data = out["table"]["data"] if isinstance(out["table"], dict) else out["table"]
     assert len(data) == len(rows)
-    assert "AUROC" in summary
-    assert open(csv_path).read().count("\n") == len(rows) + 1
+    assert "AUROC" in out["summary"] and out["roc"] is not None
+    assert open(out["export"]).read().count("\n") == len(rows) + 1
 
 
 def test_batch_malformed_upload_names_the_row(client, tmp_path):

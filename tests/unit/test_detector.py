@@ -138,3 +138,41 @@ def test_calibrate_end_to_end_on_texts(tiny_registry):
     cal = D.calibrate([TEXT, OTHER], ["some machine text that is long enough", "and another one of those!!"],
                       target_fpr=0.5)
     assert cal.n_human == 2 and cal.n_machine == 2 and 0 <= cal.auroc <= 1
+
+
+def test_python_calls_have_no_time_budget_unless_given_one(tiny_registry, monkeypatch):
+    """A library call scores every text even when the server's budget is spent at once; a budget passed in
+    (as the app does) stops it with a clear message."""
+    from backends.decoding import TimeBudgetError
+
+    monkeypatch.setenv("WORKBENCH_TIME_BUDGET_S", "1e-9")
+    texts = [TEXT, OTHER, TEXT + " more"]
+    assert len(D.binoculars(texts, batch_size=1)) == 3
+    assert len(D.perplexity(texts)) == 3
+    with pytest.raises(TimeBudgetError, match="Stopped after 0 of 3 texts"):
+        D.binoculars(texts, batch_size=1, time_budget_s=1e-9)
+    with pytest.raises(TimeBudgetError):
+        D.perplexity(texts, time_budget_s=1e-9)
+
+
+def test_the_tab_applies_the_servers_time_budget(tiny_registry, monkeypatch):
+    import gradio as gr
+
+    from tabs import detector as tab
+
+    args = (TEXT, "tiny-a", "tiny-a", "observer", "default for this pair", 0.9)
+    out = tab.DETECT.unpack(tab.detect(*args, progress=lambda *a, **k: None))
+    assert "single-model mode" in out["verdict"] and 'class="tok"' in out["strip"]
+    monkeypatch.setenv("WORKBENCH_TIME_BUDGET_S", "1e-9")
+    with pytest.raises(gr.Error, match="time budget"):
+        tab.detect(*args, progress=lambda *a, **k: None)
+
+
+def test_loaded_models_are_used_as_given(tiny_registry):
+    a, b = tiny_registry.get("tiny-a"), tiny_registry.get("tiny-b")
+    assert D.resolve_pair(a, b) == (a, b) and D.resolve_pair() == (a, a)
+    by_model = D.binoculars([TEXT], a, b)[0]
+    by_name = D.binoculars([TEXT], "tiny-a", "tiny-b")[0]
+    assert by_model.score == by_name.score and (by_model.observer, by_model.performer) == ("tiny-a", "tiny-b")
+    assert D.binoculars([TEXT], a, a)[0].single_model
+    assert D.perplexity([TEXT], a) == D.perplexity([TEXT], "tiny-a")
