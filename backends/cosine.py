@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from backends.config import InputError, check_count, check_number, clean_text
+
+if TYPE_CHECKING:
+    from backends.models import LoadedModel
 
 # Bounds that keep a request within a few seconds and a few hundred MB on a 2-core machine.
 MAX_USERS = 50_000
@@ -309,12 +312,14 @@ def rescale_embeddings(E: np.ndarray, sentences: Sequence[str], strength: float 
     return EmbeddingRescale(list(sentences), scale, before, after, gap, nb, na, changed)
 
 
-def embed(sentences: Sequence[str], model: str | None = None) -> np.ndarray:
-    """Sentence embeddings (n, d) from the registry's embedder (unnormalised, as the model outputs them)."""
-    from backends.models import registry
+def embed(sentences: Sequence[str], model: "str | LoadedModel | None" = None) -> np.ndarray:
+    """Float32 sentence embeddings (n, d) as the embedder outputs them, not renormalised: the sandbox
+    studies the raw vectors. ``model``: a registry name, a loaded embedder, or None for the embedder slot."""
+    from backends import decoding
+    from backends.models import LoadedModel, registry
 
-    m = registry().get(model, slot="embedder")
-    return np.asarray(m.model.encode(list(sentences), convert_to_numpy=True, normalize_embeddings=False))
+    emb = model if isinstance(model, LoadedModel) else registry().get(model, slot="embedder")
+    return decoding.embed(emb, list(sentences), normalize=False, what="sentences")
 
 
 # ----- the paper's comparison, as the tab shows it -------------------------------------------------

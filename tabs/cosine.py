@@ -10,10 +10,14 @@ from plotly.subplots import make_subplots
 
 from backends import cosine as C
 from backends.config import check_count, check_number
-from tabs.common import HEAVY, export_dicts, guarded
+from tabs.common import HEAVY, Outputs, export_dicts, guarded
 
 TITLE = "Cosine-similarity sandbox"
 MAX_CELLS = 200  # heat maps are average-pooled to at most this many rows/columns for the browser
+# The state comes last, so an API client (which does not get it) sees the others in this order.
+EXPERIMENT = Outputs("heat", "table", "summary", "export", "alpha_plot", "alpha_md", "state")
+ALPHA = Outputs("alpha_plot", "alpha_md")
+EMBEDDINGS = Outputs("before", "after", "neighbours", "summary")
 
 INTRO = """
 **Is cosine similarity of embeddings really about similarity?** (Steck, Ekanadham & Kallus 2024). A linear
@@ -98,7 +102,8 @@ TABLE_HEADERS = ["embedding", "item-item AUROC", "mean cos within", "mean cos be
 @guarded
 def run_experiment(preset: str, seed: float, k: float, lam1: float, lam2: float, standardize: bool, project: bool,
                    progress: gr.Progress = gr.Progress()):
-    """Simulate, fit both objectives, compare cosines. Returns heat maps, table, summary, CSV and state."""
+    """Simulate, fit both objectives, compare cosines: :data:`EXPERIMENT` (heat maps, table, summary, CSV,
+    objective 1 at α = 0.5, and the state the α slider reuses)."""
     if preset not in C.PRESETS:
         raise C.InputError(f"Unknown preset {preset!r}; choose one of: {', '.join(C.PRESETS)}.")
     n_users, n_items, n_clusters = C.PRESETS[preset]
@@ -124,8 +129,9 @@ def run_experiment(preset: str, seed: float, k: float, lam1: float, lam2: float,
     export = export_dicts("cosine-agreement", cmp.rows, comment=json.dumps(settings))
     state = {"sim": sim, "f1": f1}
     view = C.alpha_view(sim, f1, 0.5)
-    return (_heatmaps(cmp.panels), _table(cmp.rows), summary, export, state,
-            _single_heatmap(view.cosine, "objective 1 at α = 0.5"), _alpha_text(view))
+    return EXPERIMENT.pack(heat=_heatmaps(cmp.panels), table=_table(cmp.rows), summary=summary, export=export,
+                           alpha_plot=_single_heatmap(view.cosine, "objective 1 at α = 0.5"),
+                           alpha_md=_alpha_text(view), state=state)
 
 
 def _alpha_text(v: C.AlphaView) -> str:
@@ -141,7 +147,8 @@ def update_alpha(alpha: float, state: dict | None):
         raise C.InputError("Run the experiment first; the slider re-uses its fit.")
     alpha = check_number(alpha, what="alpha", low=-1.0, high=2.0)
     v = C.alpha_view(state["sim"], state["f1"], alpha)
-    return _single_heatmap(v.cosine, f"objective 1 at α = {alpha:.2f}"), _alpha_text(v)
+    return ALPHA.pack(alpha_plot=_single_heatmap(v.cosine, f"objective 1 at α = {alpha:.2f}"),
+                      alpha_md=_alpha_text(v))
 
 
 @guarded
@@ -162,8 +169,9 @@ def run_embeddings(text: str, strength: float, seed: float):
     md = (f"Dimension scales range from {r.scale.min():.2f} to {r.scale.max():.2f} (strength {strength}, seed {seed}). "
           f"**{r.rank_changes} of {len(sentences)}** sentences changed their nearest neighbour. Dot products of the "
           f"rescaled embeddings with the D⁻¹-rescaled set differ from the originals by at most **{r.dot_gap:.1e}**.")
-    return (_single_heatmap(r.cos_before, "cosine, original embeddings", labels),
-            _single_heatmap(r.cos_after, "cosine after rescaling dimensions by D", labels), rows, md)
+    return EMBEDDINGS.pack(before=_single_heatmap(r.cos_before, "cosine, original embeddings", labels),
+                           after=_single_heatmap(r.cos_after, "cosine after rescaling dimensions by D", labels),
+                           neighbours=rows, summary=md)
 
 
 def build() -> None:
@@ -193,8 +201,10 @@ def build() -> None:
                     alpha_plot = gr.Plot(label="Objective 1 at α")
             state = gr.State()
             run.click(run_experiment, [preset, seed, k, lam1, lam2, standardize, project],
-                      [heat, table, summary, export, state, alpha_plot, alpha_md], api_name="cosine_experiment", **HEAVY)
-            alpha.release(update_alpha, [alpha, state], [alpha_plot, alpha_md], api_name="cosine_alpha")
+                      EXPERIMENT.wire(heat=heat, table=table, summary=summary, export=export, alpha_plot=alpha_plot,
+                                      alpha_md=alpha_md, state=state), api_name="cosine_experiment", **HEAVY)
+            alpha.release(update_alpha, [alpha, state], ALPHA.wire(alpha_plot=alpha_plot, alpha_md=alpha_md),
+                          api_name="cosine_alpha")
         with gr.Tab("B: real sentence embeddings"):
             gr.Markdown(EXPLAIN_B, elem_classes=["explain"])
             sentences = gr.Textbox(value=EXAMPLE_SETS["Paraphrases"], lines=7, label="Sentences (one per line)",
@@ -212,5 +222,6 @@ def build() -> None:
                 after = gr.Plot(label="After")
             nn = gr.Dataframe(headers=["sentence", "nearest before", "nearest after", "changed"], interactive=False,
                               label="Nearest neighbours")
-            run_b.click(run_embeddings, [sentences, strength, seed_b], [before, after, nn, md_b],
+            run_b.click(run_embeddings, [sentences, strength, seed_b],
+                        EMBEDDINGS.wire(before=before, after=after, neighbours=nn, summary=md_b),
                         api_name="cosine_embeddings", **HEAVY)

@@ -160,3 +160,33 @@ def test_alpha_view_and_compare(small):
     assert "ground truth (same cluster)" in cmp.panels
     v = C.alpha_view(small, f1, 0.2)
     assert v.cosine.shape == (40, 40) and v.prediction_gap < 1e-10 and 0 <= v.agreement.auroc <= 1
+
+
+class _CountingEncoder:
+    """Stands in for a sentence-transformers model: (length, count of 'a', 1) per text, unnormalised."""
+
+    def encode(self, texts, **kwargs):
+        assert kwargs.get("normalize_embeddings") is False
+        return np.array([[len(t), t.count("a"), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_embed_returns_the_raw_vectors_of_the_model_given():
+    from backends.models import EMBEDDER, LOCAL, LoadedModel, ModelSpec
+
+    emb = LoadedModel(ModelSpec("counting", EMBEDDER, LOCAL, "/nonexistent"), _CountingEncoder(), None, "cpu",
+                      "float32", 0, 0, 0.0, "folder")
+    E = C.embed(["aa", "abc"], emb)
+    assert E.dtype == np.float32
+    np.testing.assert_array_equal(E, [[2, 2, 1], [3, 1, 1]])  # not renormalised: the sandbox studies these
+
+
+def test_tab_outputs_are_named_once():
+    from tabs import cosine as tab
+
+    out = tab.EXPERIMENT.unpack(tab.run_experiment("tiny (500 users, 100 items, 4 clusters)", 0, 10, 10_000, 100,
+                                                   False, False, progress=lambda *a, **k: None))
+    assert "500 users" in out["summary"] and "α = 0.50" in out["alpha_md"]
+    assert [r[0] for r in out["table"]][:4] == ["objective 1, alpha=0", "objective 1, alpha=0.5",
+                                               "objective 1, alpha=1", "objective 2"]
+    view = tab.ALPHA.unpack(tab.update_alpha(1.0, out["state"]))
+    assert "α = 1.00" in view["alpha_md"] and view["alpha_plot"] is not None
