@@ -1,14 +1,14 @@
 """The framing tab in the browser: corpus plots render for a range of years, and a pasted text is analysed."""
 import pytest
 
-from backends import framing as F
+from backends.framing import corpus
 from tests.browser.conftest import no_error_toast, open_tab
 
 pytestmark = pytest.mark.browser
 
 
 def test_corpus_plots_and_pasted_text(page, artifacts, monkeypatch):
-    monkeypatch.setattr(F, "cached_result", lambda: None)  # analyse the years now, cache or not (in-process app)
+    monkeypatch.setattr(corpus, "cached_result", lambda **k: None)  # analyse the years now (in-process app)
     open_tab(page, "Framing analysis")
     panel = page.locator(".tabitem >> visible=true").last  # the visible "Corpus" sub-tab
     years = panel.get_by_role("spinbutton")
