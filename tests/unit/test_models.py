@@ -303,22 +303,12 @@ def test_hub_model_without_network_says_so(reg, tmp_path, monkeypatch):
         reg.get("mistral-7b")
 
 
-def test_an_interrupted_write_is_cleaned_up_by_the_next_one(tmp_path):
-    import os
+def test_cache_helpers_are_the_shared_ones():
+    """Stale temporaries and manifests are handled by backends/cache.py (tested in test_cache.py)."""
+    from backends import cache
 
-    old_dir, old_file = tmp_path / ".tmp-x-1234", tmp_path / ".tmp-x-5678"
-    old_dir.mkdir()
-    (old_dir / "model.safetensors").write_bytes(b"half")
-    old_file.write_bytes(b"half")
-    fresh = tmp_path / ".tmp-x-9999"  # another process writing right now
-    fresh.mkdir()
-    keep = tmp_path / "x"  # a finished entry
-    keep.mkdir()
-    for p in (old_dir, old_file):
-        os.utime(p, (time.time() - 2 * models.STALE_AFTER_S,) * 2)
-    removed = models.remove_stale_temporaries(tmp_path, ".tmp-x-")
-    assert sorted(removed) == sorted([old_dir, old_file])
-    assert fresh.exists() and keep.exists() and not old_dir.exists() and not old_file.exists()
+    assert models.remove_stale_temporaries is cache.remove_stale_temporaries
+    assert models.MANIFEST == cache.MANIFEST and models.STALE_AFTER_S == cache.STALE_AFTER_S
 
 
 def test_packaged_qwen_specs_name_their_parts_and_checksums(reg):
