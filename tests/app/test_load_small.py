@@ -32,7 +32,7 @@ def load():
 def test_every_listed_endpoint_has_a_load_example_or_a_reason(load, client):
     listed = load.discover(client)
     missing = [e for e in listed if e not in load.EXAMPLES and e not in load.SKIP]
-    assert not missing, f"add these endpoints to EXAMPLES (or SKIP, with a reason) in bench/bench_load.py: {missing}"
+    assert not missing, f"add these endpoints to EXAMPLES (or SKIP, with a reason) in bench/load_examples.py: {missing}"
 
 
 def test_four_clients_mixed_tabs_then_a_queue_overflow(load, app_url, artifacts):
