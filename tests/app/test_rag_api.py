@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from tabs.rag import ANSWER, EVALUATION
+
 pytestmark = pytest.mark.app
 SOTU = "State of the Union addresses (1790-2026)"
 MINE = "My texts (upload or paste)"
@@ -10,26 +12,25 @@ QUESTION = "In which harbor was the battleship Maine destroyed, according to McK
 
 
 def test_answer_an_example_end_to_end(client):
-    md, heat, prior, passages, json_path = client.predict(
-        QUESTION, SOTU, None, "", "flat", 3, "token", 0.1, 12, api_name="/rag_answer")
+    out = ANSWER.unpack(client.predict(QUESTION, SOTU, None, "", "flat", 3, "token", 0.1, 12, api_name="/rag_answer"))
+    md, passages = out["answer"], out["passages"]
     assert "RAG-Token" in md and "17," in md  # the index status names its ~17,800 passages
-    assert heat is not None and prior is not None
+    assert out["heat"] is not None and out["prior"] is not None
     assert "McKinley" in passages and "harbor of Havana" in passages and "score" in passages
-    out = json.load(open(json_path))
-    assert out["mode"] == "token" and len(out["retrieved"]) == 3
-    assert len(out["token_posteriors"]) == len(out["tokens"]) > 0
-    assert all(abs(sum(row) - 1) < 1e-6 for row in out["token_posteriors"])
-    assert "harbor of Havana" in out["retrieved"][0]["text"]
+    saved = json.load(open(out["export"]))
+    assert saved["mode"] == "token" and len(saved["retrieved"]) == 3
+    assert len(saved["token_posteriors"]) == len(saved["tokens"]) > 0
+    assert all(abs(sum(row) - 1) < 1e-6 for row in saved["token_posteriors"])
+    assert "harbor of Havana" in saved["retrieved"][0]["text"]
 
 
 def test_a_pasted_corpus(client):
     text = ("The lighthouse on Rona Point was built in 1871 by the engineer Margaret Oduya. It stands 42 metres "
             "tall and its lamp can be seen from 30 kilometres away.")
-    md, heat, prior, passages, json_path = client.predict(
-        "Who built the lighthouse on Rona Point?", MINE, None, text, "flat", 2, "sequence", 0.1, 8,
-        api_name="/rag_answer")
-    assert "RAG-Sequence" in md and "pasted text" in md and "1 passages" in md
-    assert "Margaret Oduya" in passages
+    out = ANSWER.unpack(client.predict("Who built the lighthouse on Rona Point?", MINE, None, text, "flat", 2,
+                                       "sequence", 0.1, 8, api_name="/rag_answer"))
+    assert "RAG-Sequence" in out["answer"] and "pasted text" in out["answer"] and "1 passages" in out["answer"]
+    assert "Margaret Oduya" in out["passages"]
 
 
 def test_bad_input_gets_clear_messages(client):
@@ -42,7 +43,7 @@ def test_bad_input_gets_clear_messages(client):
 
 
 def test_evaluate_retrieval_only(client):
-    md, fig, table, csv_path, json_path = client.predict(5, 5, [], 0.1, 12, api_name="/rag_evaluate")
-    assert "5 of 5 questions" in md and "recall@5" in md
-    assert open(csv_path).read().count("\n") >= 6
-    assert json.load(open(json_path))["n"] == 5
+    out = EVALUATION.unpack(client.predict(5, 5, [], 0.1, 12, api_name="/rag_evaluate"))
+    assert "5 of 5 questions" in out["summary"] and "recall@5" in out["summary"]
+    assert open(out["csv"]).read().count("\n") >= 6
+    assert json.load(open(out["json"]))["n"] == 5

@@ -10,6 +10,8 @@ import pickle
 import numpy as np
 import pytest
 
+from backends.cache import MANIFEST  # the RAG cache entry's manifest
+
 pytestmark = pytest.mark.integration
 
 rag = pytest.importorskip("backends.rag")
@@ -53,7 +55,7 @@ def test_damaged_rag_cache_entry_is_detected_and_rebuilt(rag_cache, damage):
         data[-8:] = b"\x7f" * 8
         emb.write_bytes(bytes(data))
     elif damage == "manifest missing":
-        (entry / "manifest.json").unlink()
+        (entry / MANIFEST).unlink()
     elif damage == "passages file missing":
         (entry / "passages.jsonl").unlink()
     else:

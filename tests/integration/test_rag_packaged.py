@@ -24,7 +24,7 @@ def test_default_index_loads_without_embedding_the_corpus(index, registry):
 def test_shipped_embeddings_match_the_packaged_embedder(registry):
     emb = registry.get(slot="embedder")
     passages = R.default_passages()
-    shipped = R._check_asset(emb, passages, R.embedder_id(emb))
+    shipped = R.check_asset(emb, passages, R.embedder_id(emb))
     assert shipped is not None  # re-embedding a few passages agrees with the asset
     fresh = R.embed_texts(emb, [passages[i].embed_text() for i in (123, 9_876)])
     assert (fresh * shipped[[123, 9_876]]).sum(1).min() > R.ASSET_CHECK_MIN_COS
@@ -41,7 +41,7 @@ def test_recall_at_5_on_the_builtin_qa_set(index):
 def test_answers_in_every_mode(index):
     gold = next(q for q in R.load_qa() if q["question"] == MAINE)["pid"]
     answers = {m: R.answer(index, MAINE, mode=m, k=3, max_new_tokens=12) for m in R.MODES}
-    for m, a in answers.items():
+    for a in answers.values():
         assert a.retrieved[0].passage.pid == gold and a.warning == ""
         assert a.text and np.isfinite(a.logprob)
     tok = answers["token"]

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from backends import cache, models
+from backends import decoding as D
 from backends import lm as LM
-from backends import models
 from backends import rag as R
 from backends.config import InputError
 from tests.fakes import tiny_lm
@@ -42,11 +43,9 @@ def fake_registry(tmp_path, monkeypatch):
     """A real registry whose embedder slot is the hash embedder and whose chat slot is a tiny Llama."""
     reg = models.ModelRegistry("tiny", cache_dir=tmp_path / "cache", device="cpu")
     tiny = tiny_lm(seed=3)
-    for name, role, loaded in (("hash-embedder", models.EMBEDDER, _loaded("hash-embedder", models.EMBEDDER,
-                                                                           HashEmbedder(), None)),
-                               ("tiny-llama", models.CAUSAL_LM, tiny)):
+    for loaded in (_loaded("hash-embedder", models.EMBEDDER, HashEmbedder(), None), tiny):
         reg.register(loaded.spec)
-        reg._entry(name).loaded = loaded
+        reg._entry(loaded.spec.name).loaded = loaded  # the registry has no public way to hold a fake
     reg.set_slot("embedder", "hash-embedder")
     reg.set_slot("chat", "tiny-llama")
     reg.set_slot("reader", "tiny-llama")  # the RAG generator
@@ -103,6 +102,15 @@ def test_sequence_and_token_models_differ_on_multi_token_answers():
     assert math.isclose(seq, 0.09) and math.isclose(tok, 0.25)
 
 
+def test_token_mixture_in_torch_matches_numpy():
+    rng = np.random.default_rng(0)
+    log_prior = np.log([0.5, 0.3, 0.2])
+    logp = torch.log_softmax(torch.tensor(rng.normal(size=(3, 50)), dtype=torch.float32), -1)
+    fast = R.token_mixture(log_prior, logp)
+    assert isinstance(fast, torch.Tensor) and fast.dtype == torch.float64
+    np.testing.assert_allclose(fast.numpy(), R.token_mixture(log_prior, logp.double().numpy()), rtol=1e-12)
+
+
 # ----- batched decoders against plain forward passes ---------------------------------------------------
 def _hits(texts, priors):
     return [R.Hit(R.Passage(i, "d", "", t), i, 0.5, p) for i, (t, p) in enumerate(zip(texts, priors))]
@@ -116,20 +124,22 @@ def _full_logp(lm, ids):
 def test_rag_token_with_one_passage_is_plain_greedy_decoding():
     lm = tiny_lm(seed=1)
     passage = R.Passage(0, "d", "", DOCS[1])
-    pre = R._prefill(lm, [R.prompt_ids(lm, "what is the capital?", passage)])
-    ids, post, _, _ = R.decode_token(lm, pre, np.log([1.0]), 12)
+    pre = D.prefill(lm, [R.prompt_ids(lm, "what is the capital?", passage)])
+    res = R.decode_token(lm, pre, np.log([1.0]), 12)
     plain = LM.generate(lm, R.prompt_text("what is the capital?", passage) + "\nAnswer:", max_new_tokens=12)
-    assert ids == plain.token_ids[: len(ids)] and len(ids) > 0
-    np.testing.assert_allclose(post, 1.0)
+    assert res.ids == plain.token_ids[: len(res.ids)] and len(res.ids) > 0
+    np.testing.assert_allclose(res.posteriors, 1.0)
+    np.testing.assert_allclose(res.passage_posterior, [1.0])
 
 
 def test_rag_token_batch_matches_separate_passes():
     lm = tiny_lm(seed=1)
     q = "what is the capital?"
     hits = _hits(DOCS, [0.5, 0.3, 0.2])  # prompts of different lengths: left padding is exercised
-    pre = R._prefill(lm, [R.prompt_ids(lm, q, h.passage) for h in hits])
+    pre = D.prefill(lm, [R.prompt_ids(lm, q, h.passage) for h in hits])
     log_prior = np.log([h.prior for h in hits])
-    ids, post, per_z, total = R.decode_token(lm, pre, log_prior, 10)
+    res = R.decode_token(lm, pre, log_prior, 10)
+    ids, post, per_z, total = res.ids, res.posteriors, res.per_passage, res.logprob
     ref = np.zeros((len(ids), len(hits)))
     mixes = []
     for z, h in enumerate(hits):
@@ -143,13 +153,16 @@ def test_rag_token_batch_matches_separate_passes():
         np.testing.assert_allclose(post[i], R.token_posterior(log_prior, ref[i]), atol=1e-4)
     # The answer's log-probability is the sum of the mixtures (the end token adds one more term if reached).
     assert total <= sum(mixes) + 1e-4
+    np.testing.assert_allclose(res.passage_posterior, R.token_posterior(log_prior, ref.sum(0)), atol=1e-4)
+    # The prefill is forked, not consumed: a second decode from it gives the same answer.
+    assert R.decode_token(lm, pre, log_prior, 10).ids == ids
 
 
 def test_candidate_scores_match_separate_passes():
     lm = tiny_lm(seed=2)
     q = "who explored the river?"
     hits = _hits(DOCS, [0.2, 0.3, 0.5])
-    pre = R._prefill(lm, [R.prompt_ids(lm, q, h.passage) for h in hits])
+    pre = D.prefill(lm, [R.prompt_ids(lm, q, h.passage) for h in hits])
     tok = lm.tokenizer
     cands = [tok("lewis")["input_ids"][1:], tok("clark and lewis")["input_ids"][1:], []]  # lengths 5, 15, 0
     ll = R.score_candidates(lm, pre, cands)
@@ -161,13 +174,14 @@ def test_candidate_scores_match_separate_passes():
             logp = _full_logp(lm, p_ids + seq)
             ref = sum(float(logp[len(p_ids) - 1 + i, t]) for i, t in enumerate(seq))
             assert abs(ll[z, c] - ref) < 1e-3
+    np.testing.assert_allclose(R.score_candidates(lm, pre, cands, rows=[2]), ll[[2]])  # one passage alone
 
 
 def test_decode_each_matches_per_passage_greedy():
     lm = tiny_lm(seed=4)
     q = "where is the tower?"
     hits = _hits(DOCS, [0.4, 0.4, 0.2])
-    pre = R._prefill(lm, [R.prompt_ids(lm, q, h.passage) for h in hits])
+    pre = D.prefill(lm, [R.prompt_ids(lm, q, h.passage) for h in hits])
     seqs = R.decode_each(lm, pre, 8)
     for h, seq in zip(hits, seqs):
         g = LM.generate(lm, R.prompt_text(q, h.passage) + "\nAnswer:", max_new_tokens=8)
@@ -298,7 +312,7 @@ def test_build_caches_then_loads_then_rebuilds_when_corrupt(fake_registry):
     rebuilt = R.build_index(texts=["\n\n".join(DOCS)])
     assert rebuilt.source == "rebuilt-built"  # and the status line says the cache was damaged
     R.load_cache(entry.parent, idx.key)  # valid again
-    (entry / "manifest.json").write_text("{not json")
+    (entry / cache.MANIFEST).write_text("{not json")
     R.forget_memo()
     assert R.build_index(texts=["\n\n".join(DOCS)]).source == "rebuilt-built"
     assert not list((fake_registry.cache_dir / "rag").glob(".tmp-*"))  # no half-written entries left behind
@@ -333,6 +347,40 @@ def test_answer_in_every_mode_with_tiny_models(fake_registry):
             np.testing.assert_allclose(np.array(a.token_posteriors).sum(1), 1.0)
         if mode == "sequence":
             assert a.candidates and a.candidates[0]["logprob"] == pytest.approx(a.logprob)
+
+
+def test_run_modes_returns_typed_results(fake_registry):
+    idx = R.build_index(texts=DOCS)
+    hits = R.retrieve(idx, "what is the capital of france?", k=3)
+    lm = fake_registry.get("tiny-llama")
+    res = R.run_modes(lm, "what is the capital of france?", hits, R.MODES, max_new_tokens=5)
+    assert set(res) == set(R.MODES) and all(isinstance(r, R.Generation) for r in res.values())
+    tok, seq = res["token"], res["sequence"]
+    assert isinstance(tok, R.TokenResult) and isinstance(seq, R.SequenceResult)
+    assert tok.posteriors.shape == tok.per_passage.shape == (len(tok.ids), 3)
+    assert tok.passage_posterior.sum() == pytest.approx(1.0)
+    # RAG-Sequence: the winner is the candidate with the largest marginal of its per-passage likelihoods.
+    log_prior = R.log_prior_of([h.prior for h in hits])
+    np.testing.assert_allclose(seq.marginal, R.sequence_marginal(log_prior, seq.loglik))
+    assert seq.ids == seq.candidates[int(np.argmax(seq.marginal))] and seq.logprob == pytest.approx(seq.marginal.max())
+    assert sorted(z for zs in seq.origin for z in zs) == [0, 1, 2]  # every passage produced one candidate
+    assert seq.passage_posterior.sum() == pytest.approx(1.0)
+    # top-1 is the first passage's own greedy candidate, scored under that passage alone.
+    assert res["top1"].ids in seq.candidates and 0 in seq.origin[seq.candidates.index(res["top1"].ids)]
+    assert type(res["none"]) is R.Generation and res["none"].logprob <= 0
+
+
+def test_python_calls_have_no_time_budget_unless_given_one(fake_registry, monkeypatch):
+    idx = R.build_index(texts=DOCS)
+    monkeypatch.setenv("WORKBENCH_TIME_BUDGET_S", "0.000001")  # the server's budget: spent at once
+    assert R.answer(idx, "what is the capital of france?", mode="token", k=2, max_new_tokens=4).mode == "token"
+    assert R.evaluate(idx, [{"question": "capital of france?", "answer": "paris", "pid": 1}], k=2,
+                      modes=("sequence",), max_new_tokens=3).n == 1
+    monkeypatch.delenv("WORKBENCH_TIME_BUDGET_S")
+    with pytest.raises(D.TimeBudgetError, match="time budget"):
+        R.answer(idx, "what is the capital of france?", mode="token", k=2, max_new_tokens=8, time_budget_s=1e-9)
+    with pytest.raises(D.TimeBudgetError, match="time budget"):
+        R.build_index(texts=["a different corpus to embed."], time_budget_s=1e-9)
 
 
 def test_answer_validates_its_inputs(fake_registry):
