@@ -33,17 +33,18 @@ def baselines(inst: B.Instance) -> None:
 
 def llm_speed(inst: B.Instance, horizon: int) -> None:
     lm = models.get_model(slot="chat")
-    B.run_llm("BNRN0", inst, horizon=3, replicates=1, seed=0)  # warm-up
+    B.run_llm("BNRN0", inst, horizon=3, replicates=1, seed=0, model=lm)  # warm-up
     res = {}
     for reuse in (True, False):
-        run = B.run_llm("BNRN0", inst, horizon=horizon, replicates=1, seed=0, reuse_cache=reuse)
+        run = B.run_llm("BNRN0", inst, horizon=horizon, replicates=1, seed=0, reuse_cache=reuse, model=lm)
         res[reuse] = run
-        print(f"BNRN0 on {lm.name}, T = {horizon}, 1 replicate, {'reusing the prefix KV cache' if reuse else 're-encoding every round'}: "
+        how = "reusing the prefix KV cache" if reuse else "re-encoding every round"
+        print(f"BNRN0 on {lm.name}, T = {horizon}, 1 replicate, {how}: "
               f"{run.seconds:.1f} s, {horizon / run.seconds:.1f} decisions/s, {run.tokens_run:,} prompt tokens run")
     same = (res[True].choices == res[False].choices).all()
     print(f"prefix-cache speed-up: {res[False].seconds / res[True].seconds:.1f}x (target >= 3x); "
           f"same decisions: {bool(same)}")
-    run = B.run_llm("BSSN0", inst, horizon=horizon, replicates=1, seed=0)
+    run = B.run_llm("BSSN0", inst, horizon=horizon, replicates=1, seed=0, model=lm)
     print(f"BSSN0 (summarised history, less shared prefix): {horizon / run.seconds:.1f} decisions/s, "
           f"{run.tokens_run:,} prompt tokens run")
 
@@ -54,8 +55,7 @@ def experiments(inst: B.Instance, specs: list[str], out: Path | None) -> None:
         code, horizon, reps, *rest = spec.split(":")
         tokens = int(rest[0]) if rest else 96
         t0 = time.perf_counter()
-        run = B.run_llm(code, inst, horizon=int(horizon), replicates=int(reps), seed=0, max_reasoning_tokens=tokens,
-                        time_cap_s=6 * 3600)
+        run = B.run_llm(code, inst, horizon=int(horizon), replicates=int(reps), seed=0, max_reasoning_tokens=tokens)
         stats = B.failure_stats(run)
         row = {**stats.row(), "T": int(horizon), "N": int(reps), "seconds": round(time.perf_counter() - t0, 1),
                "parse": run.parse_counts(), "model": run.model,
