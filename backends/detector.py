@@ -192,19 +192,20 @@ def binoculars(
     observer/performer: registry names or loaded models (None: the profile's defaults). numerator:
     "observer" (the paper) or "performer" (the authors' code). threshold: None for the pair's default.
     Texts are cut to ``max_tokens`` (default: the configured limit, 512). A text with fewer than
-    ``min_tokens`` scored tokens raises InputError naming it. ``max_texts`` caps the batch (default: the
-    configured ``max_batch_texts``; the built-in benchmark and two-file calibration pass their own
-    sizes). ``time_budget_s=None`` (the default) scores every text however long it takes; with a budget
-    (the app passes its own) the call stops with :class:`~backends.decoding.TimeBudgetError` once it is spent.
+    ``min_tokens`` scored tokens raises InputError naming it.
+
+    Library calls have no limits the server needs: ``max_texts=None`` (the default) scores any number of
+    texts and ``time_budget_s=None`` (the default) however long it takes. The app passes its
+    ``max_batch_texts`` and time budget; past a budget the call stops with
+    :class:`~backends.decoding.TimeBudgetError`.
     """
     if numerator not in NUMERATORS:
         raise InputError(f"numerator must be one of {NUMERATORS}, got {numerator!r}.")
     if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
         raise InputError("Texts must be a list of strings (one text per item).")
     lim = limits()
-    cap = lim.max_batch_texts if max_texts is None else max_texts
-    if len(texts) > cap:
-        raise InputError(f"{len(texts)} texts; the limit is {cap} per request.")
+    if max_texts is not None and len(texts) > max_texts:
+        raise InputError(f"{len(texts)} texts; the limit is {max_texts} per request.")
     for i, t in enumerate(texts):
         check_text(t, what=f"Text {i + 1}")  # a string, not blank, within the length limit
     texts = [clean_text(t) for t in texts]  # unstripped: scores stay those of the text as given
@@ -325,7 +326,6 @@ def calibrate(human_texts: Sequence[str], machine_texts: Sequence[str], target_f
               **kwargs) -> Calibration:
     """Score labelled texts with Binoculars and calibrate a threshold for a target FPR (``kwargs`` go to
     :func:`binoculars`; no time budget unless ``time_budget_s`` is among them)."""
-    kwargs.setdefault("max_texts", 2 * limits().max_batch_texts)  # one upload of each class
     scores = binoculars(list(human_texts) + list(machine_texts), observer, performer, numerator=numerator,
                         threshold=0.0, **kwargs)
     h = [r.score for r in scores[: len(human_texts)]]
@@ -394,7 +394,7 @@ def evaluate(items: Sequence[BenchmarkItem], observer: ModelArg = None, performe
     """
     t0 = time.perf_counter()
     res = binoculars([it.text for it in items], observer, performer, numerator=numerator, threshold=0.0,
-                     time_budget_s=time_budget_s, progress=progress, min_tokens=1, max_texts=len(items))
+                     time_budget_s=time_budget_s, progress=progress, min_tokens=1)
     rows = [{"label": it.label, "generator": it.generator or "human", "binoculars": r.score,
              "log_ppl": r.log_ppl, "log_xppl": r.log_xppl, "n_tokens": r.n_tokens} for it, r in zip(items, res)]
     human = [r for r in rows if r["label"] == "human"]

@@ -81,7 +81,7 @@ def detect(text: str, observer: str, performer: str, numerator: str, threshold_m
     observer, performer = _models(observer, performer)
     progress(0.05, desc="Loading models (first use only)")
     r = D.binoculars([text], observer, performer, numerator=numerator, threshold=thr,
-                     time_budget_s=limits().time_budget_s)[0]
+                     time_budget_s=limits().time_budget_s, max_texts=1)[0]
     verdict = "**Likely machine-generated**" if r.is_machine else "**Likely human-written**"
     notes = []
     if r.truncated:
@@ -120,7 +120,8 @@ def detect_batch(file, observer: str, performer: str, numerator: str, target_fpr
     table = read_text_table(file if isinstance(file, str) else file.name)
     observer, performer = _models(observer, performer)
     results = D.binoculars(table.texts, observer, performer, numerator=numerator, min_tokens=1,
-                           time_budget_s=limits().time_budget_s, progress=lambda f, m: progress(f, desc=m))
+                           time_budget_s=limits().time_budget_s, max_texts=limits().max_batch_texts,
+                           progress=lambda f, m: progress(f, desc=m))
     rows = [[i + 1, r.text[:80] + ("…" if len(r.text) > 80 else ""), round(r.score, 4), round(r.log_ppl, 4),
              round(r.log_xppl, 4), r.n_tokens, "machine" if r.is_machine else "human",
              table.labels[i] if table.labels else ""] for i, r in enumerate(results)]

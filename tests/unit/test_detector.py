@@ -153,6 +153,11 @@ def test_python_calls_have_no_time_budget_unless_given_one(tiny_registry, monkey
         D.binoculars(texts, batch_size=1, time_budget_s=1e-9)
     with pytest.raises(TimeBudgetError):
         D.perplexity(texts, time_budget_s=1e-9)
+    # nor a cap on how many texts, unless given one (the app passes its own)
+    monkeypatch.setenv("WORKBENCH_MAX_BATCH_TEXTS", "2")
+    assert len(D.binoculars(texts)) == 3
+    with pytest.raises(InputError, match="3 texts; the limit is 2 per request"):
+        D.binoculars(texts, max_texts=2)
 
 
 def test_the_tab_applies_the_servers_time_budget(tiny_registry, monkeypatch):
