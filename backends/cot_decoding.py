@@ -8,7 +8,8 @@ continue every branch greedily, and rank the paths by the model's confidence in 
 with x_t^1, x_t^2 the two most likely tokens at step t of path k. The max path takes the answer of
 the path with the largest Delta; the aggregated answer sums Delta over the paths giving each answer.
 
-All k branches decode together as one batch with a KV cache (they share the prompt, so no padding).
+The prompt runs once; its KV cache is copied for the k branches, which then decode together as one batch
+(:mod:`backends.decoding`), finished paths leaving the batch.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from backends.config import InputError, check_count, check_text, limits
+from backends.decoding import Deadline, Decoded, Prefill, chat_text, decode, has_chat_template, prefill, step
 from backends.models import LoadedModel, registry
 
 PROBLEMS_PATH = Path(__file__).resolve().parent.parent / "assets" / "cot" / "problems.jsonl"
@@ -42,7 +44,9 @@ ProgressFn = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
-class Path:
+class CotPath:
+    """One decoding path: the branching token and its greedy continuation, with its answer and Delta."""
+
     rank: int  # rank of the branching token among the top-k (0 = the greedy choice)
     first_token: str  # the branching token
     text: str  # the decoded continuation (from the branching token on)
@@ -62,7 +66,7 @@ class Exploration:
     k: int
     branch_step: int
     answer_type: str  # "number" or "free"
-    paths: list[Path]
+    paths: list[CotPath]
     greedy_answer: str | None
     max_path_answer: str | None
     aggregated_answer: str | None
@@ -154,32 +158,24 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 # ----- decoding --------------------------------------------------------------------------------
+def model_of(model: str | LoadedModel | None) -> LoadedModel:
+    """The model to use: a LoadedModel as given, else a name (or None: the "base" slot) from the registry.
+
+    Entry points resolve their model once, here, and pass it down.
+    """
+    if isinstance(model, LoadedModel):
+        return model
+    reg = registry()
+    return reg.get(reg.resolve(model, "base"))
+
+
 def format_prompt(question: str, lm: LoadedModel, chat: bool = False) -> str:
+    """The QA-format prompt ("Q: ...\\nA:"), or the question as one user turn of the chat template."""
     if chat:
-        tok = lm.tokenizer
-        if not getattr(tok, "chat_template", None):
+        if not has_chat_template(lm):
             raise InputError(f"{lm.name} has no chat template; use the QA format.")
-        return tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
-                                       add_generation_prompt=True)
+        return chat_text(lm, question, chat=True)
     return f"Q: {question}\nA:"
-
-
-def _stop_check(lm: LoadedModel) -> Callable[[list[int]], bool]:
-    """True once a row's recent text contains a stop string (checked on its last few tokens)."""
-    tok = lm.tokenizer
-
-    def stop(ids: list[int]) -> bool:
-        tail = tok.decode(ids[-8:])
-        return any(s in tail for s in STOP_STRINGS)
-
-    return stop
-
-
-def _greedy_batch(lm: LoadedModel, input_ids, max_new_tokens: int, deadline: float | None):
-    """Greedy continuation of equal-length rows in one batch: (new ids per row, gaps per row)."""
-    from backends.lm import greedy_continue
-
-    return greedy_continue(lm, input_ids, max_new_tokens, stop=_stop_check(lm), deadline=deadline)
 
 
 def turn_end(text: str) -> int | None:
@@ -188,17 +184,47 @@ def turn_end(text: str) -> int | None:
     return min(stops) if stops else None
 
 
-def _turn_end_criteria(lm: LoadedModel, prompt_len: int):
-    """transformers' generate() stops each row where its QA turn ends (the rule of :func:`turn_end`).
+def stop_rule(lm: LoadedModel) -> Callable[[list[int]], bool]:
+    """The decoders' per-row stop rule: true once a row's last few tokens contain a stop string.
 
-    Same test as the batched loop's :func:`_stop_check`, on each row's last few new tokens. generate's own
-    ``stop_strings`` would do the same, but it first maps every stop string against the whole vocabulary,
-    which for 27 strings and 150k-260k tokens cost tens of seconds per call.
+    Every stop string holds a newline, and a newline in decoded text comes from one token that holds
+    it, so only rows whose last 8 tokens include such a token are decoded (memoised per token id):
+    most steps decode nothing.
+    """
+    tok = lm.tokenizer
+    newline: dict[int, bool] = {}
+
+    def has_newline(token: int) -> bool:
+        if token not in newline:
+            newline[token] = "\n" in tok.decode([token])
+        return newline[token]
+
+    def stop(ids: list[int]) -> bool:
+        tail = ids[-8:]
+        if not any(has_newline(t) for t in tail):
+            return False
+        text = tok.decode(tail)
+        return any(s in text for s in STOP_STRINGS)
+
+    return stop
+
+
+def stop_ids(lm: LoadedModel) -> set[int]:
+    """Token ids that end a path at once (EOS and padding): :func:`cut` drops them and all after."""
+    tok = lm.tokenizer
+    return {int(i) for i in (tok.eos_token_id, tok.pad_token_id) if i is not None}
+
+
+def _turn_end_criteria(lm: LoadedModel, prompt_len: int):
+    """transformers' generate() stops each row where its QA turn ends: the same :func:`stop_rule` as ours,
+    on each row's new tokens. generate's own ``stop_strings`` would do the same, but it first maps every
+    stop string against the whole vocabulary, which for 27 strings and 150k-260k tokens cost tens of
+    seconds per call.
     """
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
-    stop = _stop_check(lm)
+    stop = stop_rule(lm)
 
     class TurnEnd(StoppingCriteria):
         def __call__(self, input_ids, scores, **kwargs):
@@ -208,7 +234,7 @@ def _turn_end_criteria(lm: LoadedModel, prompt_len: int):
     return StoppingCriteriaList([TurnEnd()])
 
 
-def _cut(lm: LoadedModel, ids: list[int]) -> list[int]:
+def cut(lm: LoadedModel, ids: list[int]) -> list[int]:
     """Drop EOS/padding and everything from a stop string on."""
     tok = lm.tokenizer
     specials = {tok.eos_token_id, tok.pad_token_id}
@@ -227,73 +253,110 @@ def _cut(lm: LoadedModel, ids: list[int]) -> list[int]:
     return ids[:keep]
 
 
-def _branch_inputs(lm: LoadedModel, prompt: str, k: int, branch_step: int, max_new_tokens: int):
-    """The k rows to continue: prompt (+ greedy prefix up to branch_step) + each top-k token.
+def continue_greedily(lm: LoadedModel, start: Sequence[Sequence[int]] | Prefill, max_new_tokens: int,
+                      deadline: Deadline | None = None) -> Decoded:
+    """Greedy continuations (one batch, KV cache) that stop where the QA turn ends or at EOS."""
+    return decode(lm, start, max_new_tokens, stop=stop_rule(lm), stop_ids=stop_ids(lm), deadline=deadline)
 
-    Returns (input ids (k, L), branch token ids, gaps at the branching step, prefix ids).
-    """
+
+@dataclass
+class Branching:
+    """The k rows to continue: the prompt (and the greedy prefix up to the branching step) run once into
+    a KV cache, and the top-k tokens of the next distribution."""
+
+    prompt_ids: list[int]  # the prompt's ids, then the greedy prefix
+    prefix: list[int]  # the greedy prefix (branch_step > 0), cut at a stop string
+    branch_ids: list[int]  # (k,) the top-k next tokens, most likely first
+    first_gap: float  # p(top-1) - p(top-2) at the branching step
+    state: Prefill  # after prompt_ids (one row)
+
+
+def branch(lm: LoadedModel, prompt: str, k: int, branch_step: int = 0,
+           deadline: Deadline | None = None) -> Branching:
+    """Run the prompt (and ``branch_step`` greedy tokens) once and take the top-k next tokens."""
     import torch
 
-    tok = lm.tokenizer
-    dev = lm.device
-    ids = torch.tensor([tok(prompt)["input_ids"]], dtype=torch.long, device=dev)
+    ids = list(lm.tokenizer(prompt)["input_ids"])
     prefix: list[int] = []
     if branch_step > 0:
-        new, _ = _greedy_batch(lm, ids, branch_step, None)
-        prefix = _cut(lm, new[0])
+        prefix = cut(lm, continue_greedily(lm, [ids], branch_step, deadline).ids[0])
         if len(prefix) < branch_step:
             raise InputError(f"The greedy path ends after {len(prefix)} tokens, before branching step {branch_step}. "
                              "Choose an earlier step.")
-        ids = torch.cat([ids, torch.tensor([prefix], device=dev)], dim=1)
-    with torch.inference_mode():
-        logits = lm.model(input_ids=ids).logits[0, -1].float()
-    probs = torch.softmax(logits, -1)
-    top = probs.topk(max(k, 2))
-    first_gap = float(top.values[0] - top.values[1])
-    branch = top.indices[:k]
-    rows = torch.cat([ids.repeat(k, 1), branch[:, None]], dim=1)
-    return rows, branch.tolist(), first_gap, prefix
+        ids = ids + prefix
+    state = prefill(lm, [ids])
+    top = torch.softmax(state.logits[0], -1).topk(max(k, 2))
+    return Branching(ids, prefix, top.indices[:k].tolist(), float(top.values[0] - top.values[1]), state)
 
 
-def explore(question: str, model: str | None = None, *, k: int = 10, max_new_tokens: int = 128,
-            branch_step: int = 0, answer_type: str = "auto", chat: bool = False,
-            time_budget_s: float | None = None) -> Exploration:
-    """Branch on the top-k tokens at ``branch_step``, decode every branch greedily, rank by Delta."""
+def continue_branches(lm: LoadedModel, b: Branching, max_new_tokens: int, *, deadline: Deadline | None = None,
+                      one_row_at_a_time: bool = False) -> Decoded:
+    """Each branch token continued greedily for ``max_new_tokens`` more tokens: the k rows as one batch
+    that shares the prompt's cache, or (``one_row_at_a_time``, for the benchmark) the same loop row by row.
+
+    The result's ids and gaps are the continuations after each branch token.
+    """
+    import torch
+
+    k = len(b.branch_ids)
+    if max_new_tokens <= 0:
+        return Decoded([[] for _ in range(k)], [[] for _ in range(k)], [[] for _ in range(k)], [False] * k, 0.0)
+    groups = [[r] for r in range(k)] if one_row_at_a_time else [list(range(k))]
+    parts = []
+    for rows in groups:
+        state = b.state.fork(repeat=len(rows))
+        step(lm, state, torch.tensor([b.branch_ids[r] for r in rows], dtype=torch.long))
+        parts.append(continue_greedily(lm, state, max_new_tokens, deadline))
+    return Decoded([i for p in parts for i in p.ids], [g for p in parts for g in p.gaps],
+                   [lp for p in parts for lp in p.logprobs], [f for p in parts for f in p.finished],
+                   sum(p.seconds for p in parts))
+
+
+def _check_question(question: str, k: int, max_new_tokens: int, branch_step: int,
+                    answer_type: str) -> tuple[str, int, int, int, str]:
     question = check_text(question, what="Question", lim=None)
-    lim = limits()
     if len(question) > 2000:
         raise InputError(f"The question is {len(question):,} characters; keep it under 2,000.")
     k = check_count(k, what="k (branches)", low=1, high=20)
-    max_new_tokens = check_count(max_new_tokens, what="Token limit", low=4, high=lim.max_new_tokens)
+    max_new_tokens = check_count(max_new_tokens, what="Token limit", low=4, high=limits().max_new_tokens)
     branch_step = check_count(branch_step, what="Branching step", low=0, high=max_new_tokens - 1)
     if answer_type not in ("auto", "number", "free"):
         raise InputError("answer_type must be auto, number or free.")
     if answer_type == "auto":
         answer_type = "free" if YES_NO_START.match(question) else "number"
-    deadline = time.monotonic() + (time_budget_s if time_budget_s is not None else lim.time_budget_s)
+    return question, k, max_new_tokens, branch_step, answer_type
+
+
+def explore(question: str, model: str | LoadedModel | None = None, *, k: int = 10, max_new_tokens: int = 128,
+            branch_step: int = 0, answer_type: str = "auto", chat: bool = False,
+            time_budget_s: float | None = None) -> Exploration:
+    """Branch on the top-k tokens at ``branch_step``, decode every branch greedily, rank by Delta.
+
+    ``model``: a name, a loaded model, or None (the "base" slot). ``time_budget_s``: None runs to the end.
+    """
+    checked = _check_question(question, k, max_new_tokens, branch_step, answer_type)
+    return _explore(model_of(model), *checked, chat=chat, deadline=Deadline(time_budget_s))
+
+
+def _explore(lm: LoadedModel, question: str, k: int, max_new_tokens: int, branch_step: int, answer_type: str, *,
+             chat: bool, deadline: Deadline) -> Exploration:
     t0 = time.perf_counter()
-    reg = registry()
-    name = reg.resolve(model, "base")
-    lm = reg.get(name)
     prompt = format_prompt(question, lm, chat)
-    rows, branch_ids, first_gap, prefix = _branch_inputs(lm, prompt, k, branch_step, max_new_tokens)
-    new, gaps = _greedy_batch(lm, rows, max_new_tokens - branch_step - 1, deadline)
+    b = branch(lm, prompt, k, branch_step, deadline)
+    out = continue_branches(lm, b, max_new_tokens - branch_step - 1, deadline=deadline)
     paths = []
-    tok = lm.tokenizer
-    for r in range(rows.shape[0]):
-        ids = _cut(lm, [branch_ids[r]] + new[r])
-        row_gaps = ([first_gap] + gaps[r])[: len(ids)]
-        paths.append(_make_path(lm, r, branch_ids[r], prompt, prefix, ids, row_gaps, answer_type))
-    greedy = paths[0].answer
+    for r, first in enumerate(b.branch_ids):
+        ids = cut(lm, [first] + out.ids[r])
+        gaps = ([b.first_gap] + out.gaps[r])[: len(ids)]
+        paths.append(_make_path(lm, r, first, prompt, b.prefix, ids, gaps, answer_type, deadline))
     best = max(paths, key=lambda p: p.delta)
     aggregated, votes = aggregate([p.answer for p in paths], [p.delta for p in paths])
-    return Exploration(question, prompt, name, k, branch_step, answer_type, paths, greedy,
-                       best.answer if best.answer is not None else None, aggregated, votes,
-                       time.perf_counter() - t0, tok.decode(prefix))
+    return Exploration(question, prompt, lm.name, k, branch_step, answer_type, paths, paths[0].answer, best.answer,
+                       aggregated, votes, time.perf_counter() - t0, lm.tokenizer.decode(b.prefix))
 
 
 def _make_path(lm: LoadedModel, rank: int, first_id: int, prompt: str, prefix: list[int], ids: list[int],
-               gaps: list[float], answer_type: str) -> Path:
+               gaps: list[float], answer_type: str, deadline: Deadline) -> CotPath:
     """One path: ids are the branching token and its greedy continuation, cut at a stop string."""
     tok = lm.tokenizer
     cumulative = [tok.decode(ids[: i + 1]) for i in range(len(ids))]
@@ -307,7 +370,7 @@ def _make_path(lm: LoadedModel, rank: int, first_id: int, prompt: str, prefix: l
             answer, start, end = found
             span = span_tokens(spans, start, end)
     else:
-        answer = _extend_for_answer(lm, prompt + tok.decode(prefix) + text)
+        answer = _extend_for_answer(lm, prompt + tok.decode(prefix) + text, deadline)
         if answer:
             at = text.lower().rfind(answer)
             # Confidence is computed on the original path's tokens (never on the extension): where the
@@ -315,63 +378,70 @@ def _make_path(lm: LoadedModel, rank: int, first_id: int, prompt: str, prefix: l
             span = span_tokens(spans, at, at + len(answer)) if at >= 0 else None
     delta = float(np.mean(gaps[span[0]:span[1]])) if span else 0.0
     before = text[: spans[span[0]][0]] if span else text
-    return Path(rank, tok.decode([first_id]), text, tokens, gaps, answer, span, delta, has_reasoning(before))
+    return CotPath(rank, tok.decode([first_id]), text, tokens, gaps, answer, span, delta, has_reasoning(before))
 
 
-def _extend_for_answer(lm: LoadedModel, full_text: str, max_tokens: int = 8) -> str | None:
-    import torch
+def _extend_for_answer(lm: LoadedModel, full_text: str, deadline: Deadline | None = None,
+                       max_tokens: int = 8) -> str | None:
+    """The answer after "So the answer is" appended to a path (free-form questions)."""
+    new = continue_greedily(lm, [lm.tokenizer(full_text + EXTENSION)["input_ids"]], max_tokens, deadline).ids[0]
+    return clean_free_answer(lm.tokenizer.decode(cut(lm, new), skip_special_tokens=True))
 
-    ids = torch.tensor([lm.tokenizer(full_text + EXTENSION)["input_ids"]], device=lm.device)
-    new, _ = _greedy_batch(lm, ids, max_tokens, None)
-    return clean_free_answer(lm.tokenizer.decode(_cut(lm, new[0]), skip_special_tokens=True))
 
+def decode_sequentially(question: str, model: str | LoadedModel | None = None, *, k: int = 10,
+                        max_new_tokens: int = 128, branch_step: int = 0) -> list[list[int]]:
+    """The k branches decoded one after another with transformers' own greedy ``generate()`` (how common
+    implementations do it): token ids per path, cut like :func:`explore`'s.
 
-def decode_sequentially(question: str, model: str | None = None, *, k: int = 10, max_new_tokens: int = 128,
-                        branch_step: int = 0) -> list[list[int]]:
-    """The k branches decoded one after another (how common implementations do it): token ids per path.
-
-    Used by the tests (batched == sequential) and the benchmark (the speed-up of batching).
+    Same prompt, branch tokens and stop rule as :func:`explore`; used by the tests (batched == sequential)
+    and the benchmark (the speed-up of batching).
     """
-    reg = registry()
-    lm = reg.get(reg.resolve(model, "base"))
-    rows, branch_ids, _, _ = _branch_inputs(lm, format_prompt(question, lm), k, branch_step, max_new_tokens)
     import torch
 
-    tok = lm.tokenizer
+    lm = model_of(model)
+    b = branch(lm, format_prompt(question, lm), k, branch_step)
     out = []
-    for r in range(rows.shape[0]):  # transformers' own greedy generate, one path at a time
-        row = rows[r:r + 1]
+    for first in b.branch_ids:
+        row = torch.tensor([b.prompt_ids + [first]], dtype=torch.long, device=lm.device)
         with torch.inference_mode():
             gen = lm.model.generate(row, attention_mask=torch.ones_like(row), do_sample=False, temperature=None,
                                     top_p=None, top_k=None, max_new_tokens=max_new_tokens - branch_step - 1,
-                                    pad_token_id=tok.pad_token_id, stopping_criteria=_turn_end_criteria(lm, row.shape[1]))
-        out.append(_cut(lm, [branch_ids[r]] + gen[0, row.shape[1]:].tolist()))
+                                    pad_token_id=lm.tokenizer.pad_token_id,
+                                    stopping_criteria=_turn_end_criteria(lm, row.shape[1]))
+        out.append(cut(lm, [first] + gen[0, row.shape[1]:].tolist()))
     return out
 
 
 # ----- self-consistency baseline and evaluation ------------------------------------------------------
-def self_consistency(question: str, model: str | None = None, *, n: int = 10, max_new_tokens: int = 128,
-                     temperature: float = 0.7, seed: int = 0, answer_type: str = "number") -> tuple[str | None, list]:
-    """Sample n paths in the same QA format and take the majority answer (Wang et al. 2023)."""
+def self_consistency(question: str, model: str | LoadedModel | None = None, *, n: int = 10,
+                     max_new_tokens: int = 128, temperature: float = 0.7, seed: int = 0, answer_type: str = "number",
+                     time_budget_s: float | None = None) -> tuple[str | None, list]:
+    """Sample n paths in the same QA format and take the majority answer (Wang et al. 2023).
+
+    The n samples decode as one batch from one run of the prompt, drawing from a generator seeded with
+    ``seed`` (a seed reproduces a run; the global torch seed is left alone).
+    """
+    return _self_consistency(model_of(model), question, n, max_new_tokens, temperature, seed, answer_type,
+                             Deadline(time_budget_s))
+
+
+def _self_consistency(lm: LoadedModel, question: str, n: int, max_new_tokens: int, temperature: float, seed: int,
+                      answer_type: str, deadline: Deadline) -> tuple[str | None, list]:
     import torch
 
-    reg = registry()
-    lm = reg.get(reg.resolve(model, "base"))
-    tok = lm.tokenizer
-    ids = torch.tensor([tok(format_prompt(question, lm))["input_ids"]], device=lm.device)
-    torch.manual_seed(seed)
-    with torch.inference_mode():
-        out = lm.model.generate(ids.repeat(n, 1), attention_mask=torch.ones_like(ids).repeat(n, 1), do_sample=True,
-                                temperature=temperature, top_p=1.0, top_k=0, max_new_tokens=max_new_tokens,
-                                pad_token_id=tok.pad_token_id, stopping_criteria=_turn_end_criteria(lm, ids.shape[1]))
+    prompt = format_prompt(question, lm)
+    start = prefill(lm, [lm.tokenizer(prompt)["input_ids"]]).fork(repeat=n)
+    out = decode(lm, start, max_new_tokens, sample=True, temperature=temperature, top_p=1.0,
+                 generator=torch.Generator().manual_seed(int(seed)), stop=stop_rule(lm), stop_ids=stop_ids(lm),
+                 deadline=deadline)
     answers = []
-    for r in range(n):
-        text = tok.decode(_cut(lm, out[r, ids.shape[1]:].tolist()))
+    for ids in out.ids:
+        text = lm.tokenizer.decode(cut(lm, ids))
         if answer_type == "number":
             found = find_number_answer(text)
             answers.append(found[0] if found else None)
         else:
-            answers.append(_extend_for_answer(lm, format_prompt(question, lm) + text))
+            answers.append(_extend_for_answer(lm, prompt + text, deadline))
     counts = Counter(a for a in answers if a is not None)
     return (counts.most_common(1)[0][0] if counts else None), answers
 
@@ -407,32 +477,36 @@ class Evaluation:
     seconds: float
 
 
-def evaluate(problems: Sequence[Problem], model: str | None = None, *, k: int = 10, max_new_tokens: int = 96,
-             sc_samples: int = 10, seed: int = 0, progress: ProgressFn | None = None,
+METHODS = ("greedy", "max path", "aggregated", "self-consistency")
+
+
+def evaluate(problems: Sequence[Problem], model: str | LoadedModel | None = None, *, k: int = 10,
+             max_new_tokens: int = 96, sc_samples: int = 10, seed: int = 0, progress: ProgressFn | None = None,
              time_budget_s: float | None = None) -> Evaluation:
-    """Accuracy of greedy, max path, aggregated and self-consistency answers on problems with known answers."""
+    """Accuracy of greedy, max path, aggregated and self-consistency answers on problems with known answers.
+
+    ``time_budget_s``: None runs every problem; with a budget, the run stops between problems once it is spent.
+    """
     t0 = time.perf_counter()
-    deadline = time.monotonic() + (time_budget_s if time_budget_s is not None else 3600)
+    lm = model_of(model)
+    deadline = Deadline(time_budget_s)
     records, d_ok, d_bad = [], [], []
-    methods = ("greedy", "max path", "aggregated", "self-consistency")
     for i, pb in enumerate(problems):
-        if time.monotonic() > deadline:
-            raise InputError(f"Stopped after {i} problems: the time budget ran out. Evaluate fewer problems.")
+        deadline.check(f"Stopped after {i} problems: the time budget ran out. Evaluate fewer problems.")
         kind = "free" if pb.kind == "free" else "number"
-        ex = explore(pb.question, model, k=k, max_new_tokens=max_new_tokens, answer_type=kind,
-                     time_budget_s=max(1.0, deadline - time.monotonic()))
-        sc, _ = (self_consistency(pb.question, model, n=sc_samples, max_new_tokens=max_new_tokens, seed=seed + i,
-                                  answer_type=kind) if sc_samples > 0 else (None, []))
+        ex = _explore(lm, *_check_question(pb.question, k, max_new_tokens, 0, kind), chat=False, deadline=deadline)
+        sc = (_self_consistency(lm, pb.question, sc_samples, max_new_tokens, 0.7, seed + i, kind, deadline)[0]
+              if sc_samples > 0 else None)
         preds = {"greedy": ex.greedy_answer, "max path": ex.max_path_answer, "aggregated": ex.aggregated_answer,
                  "self-consistency": sc}
         for p in ex.paths:
             (d_ok if is_correct(p.answer, pb.answer) else d_bad).append(p.delta)
-        records.append({"question": pb.question, "gold": pb.answer, "kind": pb.kind,
-                        **{m: preds[m] for m in methods}, **{f"{m} correct": is_correct(preds[m], pb.answer) for m in methods}})
+        records.append({"question": pb.question, "gold": pb.answer, "kind": pb.kind, **preds,
+                        **{f"{m} correct": is_correct(preds[m], pb.answer) for m in METHODS}})
         if progress:
             progress((i + 1) / len(problems), f"Problem {i + 1}/{len(problems)}")
     n = len(records)
-    acc = {m: sum(r[f"{m} correct"] for r in records) / n if n else float("nan") for m in methods}
-    ci = {m: wilson(sum(r[f"{m} correct"] for r in records), n) for m in methods}
+    acc = {m: sum(r[f"{m} correct"] for r in records) / n if n else float("nan") for m in METHODS}
+    ci = {m: wilson(sum(r[f"{m} correct"] for r in records), n) for m in METHODS}
     return Evaluation(n, acc, ci, float(np.mean(d_ok)) if d_ok else float("nan"),
                       float(np.mean(d_bad)) if d_bad else float("nan"), records, time.perf_counter() - t0)

@@ -1,6 +1,7 @@
 """CoT path explorer: branch on the top-k first tokens, decode each path greedily, rank by answer confidence."""
 from __future__ import annotations
 
+import functools
 import html
 from collections import defaultdict
 
@@ -9,9 +10,9 @@ import plotly.graph_objects as go
 
 from backends import cot_decoding as CD
 from backends.config import check_count, limits
-from backends.models import registry
 from tabs import plots
-from tabs.common import HEAVY, export_csv, export_dicts, gpu, guarded
+from tabs.common import HEAVY, Outputs, export_csv, export_dicts, gpu, guarded
+from tabs.ui import explain, intro
 
 TITLE = "CoT path explorer"
 EXAMPLES = [
@@ -46,9 +47,18 @@ problems (k = 10, 96 tokens, 5 self-consistency samples): greedy 26.7 %, max pat
 set. The tiny profile's Gemma-3-270M scores 0 % with greedy, max path and aggregated on the same problems.
 """
 NOTES = {"tiny": TINY_NOTE, "cpu": CPU_NOTE}
+EXPLORE = Outputs("summary", "paths", "chart", "table", "export")  # run_explore's outputs
+EVALUATE = Outputs("report", "export")  # run_evaluation's outputs
 
 
-def _path_html(p: CD.Path, greedy: bool) -> str:
+@functools.cache
+def problems() -> list[CD.Problem]:
+    """The built-in problems with known answers (read at first use, not at import)."""
+    return CD.load_problems() if CD.PROBLEMS_PATH.exists() else []
+
+
+def path_html(p: CD.CotPath, greedy: bool) -> str:
+    """One path as a coloured token strip under a line of its rank, answer and Delta."""
     meta = (f'<div class="meta"><b>#{p.rank + 1}</b> first token <code>{html.escape(repr(p.first_token))}</code> · '
             f'answer <b>{html.escape(p.answer) if p.answer is not None else "no answer found"}</b> · '
             f'Δ = <b>{p.delta:.3f}</b>{" · reasoning steps" if p.has_reasoning else ""}'
@@ -79,32 +89,34 @@ def _delta_bars(ex: CD.Exploration) -> go.Figure:
 @gpu
 def run_explore(question: str, model: str, k: float, branch_step: float, max_tokens: float, answer_type: str,
                 progress: gr.Progress = gr.Progress()):
-    """Explore the top-k paths of one question. Returns summary, path HTML, Delta chart, table, CSV."""
+    """Explore the top-k paths of one question: the outputs named in EXPLORE."""
     progress(0.1, desc="Decoding the k branches as one batch")
     ex = CD.explore(question, model or None, k=int(check_count(k, what="k", low=1, high=20)),
                     branch_step=check_count(branch_step, what="Branching step", low=0, high=limits().max_new_tokens),
                     max_new_tokens=check_count(max_tokens, what="Token limit", low=4, high=limits().max_new_tokens),
-                    answer_type=answer_type)
+                    answer_type=answer_type, time_budget_s=limits().time_budget_s)
     votes = " · ".join(f"{a}: {v:.3f}" for a, v in sorted(ex.votes.items(), key=lambda kv: -kv[1])) or "none"
-    summary = (f"**Greedy answer:** {ex.greedy_answer or 'no answer found'} · **Max path:** "
-               f"{ex.max_path_answer or 'no answer found'} · **Aggregated:** {ex.aggregated_answer or 'no answer found'}"
+    none = "no answer found"
+    summary = (f"**Greedy answer:** {ex.greedy_answer or none} · **Max path:** "
+               f"{ex.max_path_answer or none} · **Aggregated:** {ex.aggregated_answer or none}"
                f"\n\nΔ summed per answer: {votes}. {len(ex.paths)} paths from `{ex.model}` in {ex.seconds:.1f} s"
                f"{f', branching after the greedy prefix {ex.prefix!r}' if ex.branch_step else ''}. "
                f"Answer type: {ex.answer_type}.")
-    body = "".join(_path_html(p, p.rank == 0) for p in ex.paths)
+    body = "".join(path_html(p, p.rank == 0) for p in ex.paths)
     rows = [[p.rank + 1, repr(p.first_token), p.answer or "", round(p.delta, 4), "yes" if p.has_reasoning else "",
              p.text] for p in ex.paths]
     export = export_csv("cot-paths", ["rank", "first_token", "answer", "delta", "reasoning", "text"], rows)
-    return summary, body, _delta_bars(ex), rows, export
+    return EXPLORE.pack(summary=summary, paths=body, chart=_delta_bars(ex), table=rows, export=export)
 
 
 @guarded
 @gpu
 def run_evaluation(model: str, n_problems: float, k: float, max_tokens: float, sc_samples: float,
                    progress: gr.Progress = gr.Progress()):
-    """Accuracy of greedy, max path, aggregated and self-consistency on the first n built-in problems."""
-    n = check_count(n_problems, what="Number of problems", low=1, high=len(PROBLEMS))
-    ev = CD.evaluate(PROBLEMS[:n], model or None, k=check_count(k, what="k", low=1, high=20),
+    """Accuracy of greedy, max path, aggregated and self-consistency on the first n built-in problems: the
+    outputs named in EVALUATE."""
+    n = check_count(n_problems, what="Number of problems", low=1, high=len(problems()))
+    ev = CD.evaluate(problems()[:n], model or None, k=check_count(k, what="k", low=1, high=20),
                      max_new_tokens=check_count(max_tokens, what="Token limit", low=4, high=limits().max_new_tokens),
                      sc_samples=check_count(sc_samples, what="Self-consistency samples", low=0, high=20),
                      progress=lambda f, m: progress(f, desc=m), time_budget_s=max(limits().time_budget_s, 1800))
@@ -114,17 +126,11 @@ def run_evaluation(model: str, n_problems: float, k: float, max_tokens: float, s
     md = (f"{table}\n\nMean Δ of paths with a correct answer {fmt(ev.delta_correct)}, with a wrong or no answer "
           f"{fmt(ev.delta_wrong)} (the paper: correct CoT paths are more confident). {ev.n} problems in "
           f"{ev.seconds:.0f} s.")
-    return md, export_dicts("cot-evaluation", ev.records)
-
-
-PROBLEMS = CD.load_problems() if CD.PROBLEMS_PATH.exists() else []
+    return EVALUATE.pack(report=md, export=export_dicts("cot-evaluation", ev.records))
 
 
 def build() -> None:
-    reg = registry()
-    gr.Markdown(INTRO)
-    if reg.profile in NOTES:
-        gr.Markdown(NOTES[reg.profile], elem_classes=["explain"])
+    reg = intro(INTRO, NOTES)
     with gr.Row():
         model = gr.Dropdown(reg.lm_names(), value=reg.slots["base"], label="Model (the paper uses base models)")
         k = gr.Slider(1, 20, value=10, step=1, label="k (branches)")
@@ -141,28 +147,28 @@ def build() -> None:
                 stop = gr.Button("Stop")
             summary = gr.Markdown()
             chart = gr.Plot(label="Δ per path")
-            gr.Markdown("Each path below, tokens shaded by the model's confidence at that step (top-1 minus top-2 "
-                        "probability: orange is confident); the answer span is outlined. Hover a token for its value.",
-                        elem_classes=["explain"])
+            explain("Each path below, tokens shaded by the model's confidence at that step (top-1 minus top-2 "
+                    "probability: orange is confident); the answer span is outlined. Hover a token for its value.")
             paths = gr.HTML()
             table = gr.Dataframe(headers=["rank", "first token", "answer", "Δ", "reasoning", "text"], wrap=True,
                                  interactive=False, label="Paths")
             export = gr.File(label="Paths (CSV)")
             event = run.click(run_explore, [question, model, k, branch_step, max_tokens, answer_type],
-                              [summary, paths, chart, table, export], api_name="cot_explore", **HEAVY)
+                              EXPLORE.wire(summary=summary, paths=paths, chart=chart, table=table, export=export),
+                              api_name="cot_explore", **HEAVY)
             stop.click(None, None, None, cancels=[event])
         with gr.Tab("Evaluate on the built-in problems"):
-            gr.Markdown(f"{len(PROBLEMS)} generated problems with known answers (`assets/cot/problems.jsonl`, rebuilt by "
-                        "`scripts/build_cot_problems.py`): arithmetic of one to three steps, some with distractors, and "
-                        "a few year-parity and yes/no questions. Each problem takes tens of seconds on a CPU: start "
-                        "with a few.")
+            gr.Markdown(f"{len(problems())} generated problems with known answers (`assets/cot/problems.jsonl`, "
+                        "rebuilt by `scripts/build_cot_problems.py`): arithmetic of one to three steps, some with "
+                        "distractors, and a few year-parity and yes/no questions. Each problem takes tens of seconds "
+                        "on a CPU: start with a few.")
             with gr.Row():
-                n_problems = gr.Slider(1, max(len(PROBLEMS), 1), value=5, step=1, label="Problems (from the start)")
+                n_problems = gr.Slider(1, max(len(problems()), 1), value=5, step=1, label="Problems (from the start)")
                 sc = gr.Slider(0, 20, value=5, step=1, label="Self-consistency samples")
                 run_eval = gr.Button("Evaluate", variant="primary")
                 stop_eval = gr.Button("Stop")
             eval_md = gr.Markdown()
             eval_csv = gr.File(label="Per-problem results (CSV)")
-            ev_event = run_eval.click(run_evaluation, [model, n_problems, k, max_tokens, sc], [eval_md, eval_csv],
-                                      api_name="cot_evaluate", **HEAVY)
+            ev_event = run_eval.click(run_evaluation, [model, n_problems, k, max_tokens, sc],
+                                      EVALUATE.wire(report=eval_md, export=eval_csv), api_name="cot_evaluate", **HEAVY)
             stop_eval.click(None, None, None, cancels=[ev_event])

@@ -79,3 +79,65 @@ def test_a_path_ends_where_the_qa_turn_ends():
     assert CD.turn_end(" 8\n\n\nWhatever") == 2
     found = CD.find_number_answer(" 3 + 5 = 8.\nB: 9"[:CD.turn_end(" 3 + 5 = 8.\nB: 9")])
     assert found[0] == "8"
+
+
+class _Pieces:
+    """A tokenizer stand-in: id i decodes to PIECES[i] (some pieces hold newlines, some a whole stop string)."""
+
+    PIECES = ["a", " b", "\n", "B", ":", "\nC:", "x\n\n", "Q", " 7"]
+
+    def decode(self, ids):
+        return "".join(self.PIECES[i] for i in ids)
+
+
+def test_stop_rule_decodes_only_near_newlines_and_agrees_with_the_plain_rule():
+    import random
+    import types
+
+    lm = types.SimpleNamespace(tokenizer=_Pieces())
+    stop = CD.stop_rule(lm)
+    rng = random.Random(0)
+    for _ in range(3000):
+        ids = [rng.randrange(len(_Pieces.PIECES)) for _ in range(rng.randint(1, 14))]
+        tail = lm.tokenizer.decode(ids[-8:])
+        assert stop(ids) == any(s in tail for s in CD.STOP_STRINGS), ids
+    assert stop([0, 2, 3, 4]) and stop([5]) and not stop([0, 1, 8, 3, 4])
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return tiny_lm(seed=3)
+
+
+def test_branches_batched_equal_one_row_at_a_time(lm):
+    b = CD.branch(lm, CD.format_prompt("what is 2 and 3?", lm), k=4)
+    assert len(set(b.branch_ids)) == 4 and 0 <= b.first_gap <= 1 and b.state.rows == 1
+    batched = CD.continue_branches(lm, b, 12)
+    rows = CD.continue_branches(lm, b, 12, one_row_at_a_time=True)
+    assert batched.ids == rows.ids
+    for g, h in zip(batched.gaps, rows.gaps):
+        np.testing.assert_allclose(g, h, atol=1e-5)
+    # ... and each row equals the prompt and its branch token decoded from scratch.
+    for first, cont in zip(b.branch_ids, batched.ids):
+        alone = CD.continue_greedily(lm, [b.prompt_ids + [first]], 12)
+        assert alone.ids[0] == cont
+
+
+def test_explore_takes_a_loaded_model_and_a_time_budget(lm):
+    ex = CD.explore("what is 2 and 3?", lm, k=3, max_new_tokens=10)
+    assert ex.model == lm.name and [p.rank for p in ex.paths] == [0, 1, 2]
+    assert all(len(p.tokens) == len(p.token_gaps) for p in ex.paths)
+    with pytest.raises(CD.InputError, match="no chat template; use the QA format"):
+        CD.explore("what is 2 and 3?", lm, k=2, max_new_tokens=8, chat=True)
+    from backends.decoding import TimeBudgetError
+
+    with pytest.raises(TimeBudgetError):
+        CD.explore("what is 2 and 3?", lm, k=2, max_new_tokens=40, time_budget_s=-1)
+
+
+def test_self_consistency_is_reproducible_and_leaves_the_global_seed_alone(lm):
+    state = torch.get_rng_state()
+    a = CD.self_consistency("what is 2 and 3?", lm, n=4, max_new_tokens=10, seed=5)
+    b = CD.self_consistency("what is 2 and 3?", lm, n=4, max_new_tokens=10, seed=5)
+    assert a == b and len(a[1]) == 4
+    assert torch.equal(torch.get_rng_state(), state)
