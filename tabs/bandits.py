@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 
 from backends import bandits as B
 from backends.config import check_count, check_number, limits
-from backends.models import registry
 from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, gpu, guarded, user_error
+from tabs.ui import explain, intro
 
 TITLE = "Bandit playground"
 BASELINE_CHOICES = [("UCB", "ucb"), ("Thompson sampling", "ts"), ("Greedy", "greedy"), ("ε-greedy", "egreedy")]
@@ -323,10 +323,7 @@ def show_prompt(code: str, k: float, horizon: float) -> tuple[str, str]:
 
 
 def build() -> None:
-    reg = registry()
-    gr.Markdown(INTRO)
-    if reg.profile in NOTES:
-        gr.Markdown(NOTES[reg.profile], elem_classes=["explain"])
+    reg = intro(INTRO, NOTES)
     with gr.Row():
         kind = gr.Radio(["hard", "easy", "custom"], value="hard", label="Instance",
                         info="hard: K = 5, Δ = 0.2 · easy: K = 4, Δ = 0.5")
@@ -347,7 +344,7 @@ def build() -> None:
         model = gr.Dropdown(reg.lm_names(), value=reg.slots["chat"], label="Model (a chat model)")
         reasoning_tokens = gr.Slider(8, min(256, limits().max_new_tokens), value=96, step=8,
                                      label="Reasoning token limit (C, C~, D)")
-    gr.Markdown(CODES_HELP, elem_classes=["explain"])
+    explain(CODES_HELP)
     with gr.Accordion("See the prompt of a code", open=False):
         with gr.Row():
             preview_code = gr.Dropdown(B.all_codes(), value="BSSC~0", label="Prompt code")
@@ -368,17 +365,17 @@ def build() -> None:
         with gr.Column(scale=3):
             scatter = gr.Plot(label="SuffFailFreq vs K·MinFrac")
         with gr.Column(scale=2):
-            gr.Markdown(EXPLAIN_SCATTER, elem_classes=["explain"])
+            explain(EXPLAIN_SCATTER)
     with gr.Row():
         with gr.Column(scale=3):
             regret = gr.Plot(label="Cumulative regret")
             best = gr.Plot(label="Best-arm fraction")
         with gr.Column(scale=2):
-            gr.Markdown(EXPLAIN_CURVES, elem_classes=["explain"])
+            explain(EXPLAIN_CURVES)
     with gr.Row():
         agent = gr.Dropdown([], label="Agent to inspect", allow_custom_value=True)
         replicate = gr.Number(value=1, precision=0, minimum=1, label="Replicate (transcript)")
-    gr.Markdown(EXPLAIN_TIMELINE, elem_classes=["explain"])
+    explain(EXPLAIN_TIMELINE)
     timeline = gr.Plot(label="Arm-choice timeline")
     transcript = gr.HTML(label="Transcript")
     with gr.Row():

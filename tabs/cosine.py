@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 from backends import cosine as C
 from backends.config import check_count, check_number
 from tabs.common import HEAVY, Outputs, export_dicts, guarded
+from tabs.ui import explain
 
 TITLE = "Cosine-similarity sandbox"
 MAX_CELLS = 200  # heat maps are average-pooled to at most this many rows/columns for the browser
@@ -190,7 +191,7 @@ def build() -> None:
                 run = gr.Button("Simulate and fit", variant="primary")
             summary = gr.Markdown()
             heat = gr.Plot(label="Item-item cosine similarities")
-            gr.Markdown(EXPLAIN_A, elem_classes=["explain"])
+            explain(EXPLAIN_A)
             table = gr.Dataframe(headers=TABLE_HEADERS, label="Agreement with the true clusters", interactive=False)
             export = gr.File(label="Agreement scores (CSV)")
             with gr.Row():
@@ -206,7 +207,7 @@ def build() -> None:
             alpha.release(update_alpha, [alpha, state], ALPHA.wire(alpha_plot=alpha_plot, alpha_md=alpha_md),
                           api_name="cosine_alpha")
         with gr.Tab("B: real sentence embeddings"):
-            gr.Markdown(EXPLAIN_B, elem_classes=["explain"])
+            explain(EXPLAIN_B)
             sentences = gr.Textbox(value=EXAMPLE_SETS["Paraphrases"], lines=7, label="Sentences (one per line)",
                                    max_length=C.MAX_SENTENCES * (C.MAX_SENTENCE_CHARS + 1))
             with gr.Row():

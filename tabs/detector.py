@@ -13,6 +13,7 @@ from backends.models import registry
 from backends.uploads import read_text_table
 from tabs import plots
 from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, gpu, guarded
+from tabs.ui import explain
 
 TITLE = "Detector"
 EXAMPLES = json.loads((D.ASSETS / "examples.json").read_text())
@@ -47,6 +48,11 @@ two-model score reaches AUROC 0.65, below perplexity alone (0.67) and below sing
 model (0.78). It separates the Qwen models' own texts (AUROC 0.85) but scores SmolLM2's texts as *more* human than
 the human paragraphs (0.32). Read its verdicts as a demonstration of the method; the default threshold is
 calibrated on that sample (see the Benchmark tab, where you can evaluate more texts or another pair).
+"""
+
+EXPLAIN_STRIP = """
+Each token coloured by its **surprise** under the numerator model (−log p, nats): orange is surprising, blue
+expected. Hover a token for its expected surprise (the cross-entropy term).
 """
 
 
@@ -89,7 +95,7 @@ def detect(text: str, observer: str, performer: str, numerator: str, threshold_m
     caution = _caution(text)
     if caution:
         notes.append(caution)
-    explain = (
+    verdict_md = (
         f"{verdict}: score **{r.score:.4f}** is {'below' if r.is_machine else 'at or above'} the threshold "
         f"{r.threshold:.4f} ({r.threshold_source}).\n\n"
         f"- log-perplexity (observed surprise): **{r.log_ppl:.3f}** nats/token\n"
@@ -105,7 +111,7 @@ def detect(text: str, observer: str, performer: str, numerator: str, threshold_m
                                              "expected surprise (cross-entropy)": r.token_log_xppl},
                                   title="Per-token surprise against expected surprise", yaxis="nats")
     export = export_json("binoculars", {k: getattr(r, k) for k in r.__dataclass_fields__})
-    return DETECT.pack(verdict=explain, gauge=plots.score_gauge(r.score, r.threshold), strip=strip, lines=lines,
+    return DETECT.pack(verdict=verdict_md, gauge=plots.score_gauge(r.score, r.threshold), strip=strip, lines=lines,
                        export=export)
 
 
@@ -216,9 +222,9 @@ def build() -> None:
     d_obs, d_perf = D.default_pair()
     gr.Markdown(INTRO)
     if d_obs == d_perf:
-        gr.Markdown(SINGLE_NOTE, elem_classes=["explain"])
+        explain(SINGLE_NOTE)
     elif reg.profile == "cpu":
-        gr.Markdown(PAIR_NOTE, elem_classes=["explain"])
+        explain(PAIR_NOTE)
     with gr.Accordion("Models and threshold", open=False):
         with gr.Row():
             observer = gr.Dropdown(lms, value=d_obs, label="Observer (M1)")
@@ -238,9 +244,7 @@ def build() -> None:
             run = gr.Button("Detect", variant="primary")
             verdict = gr.Markdown()
             gauge = gr.Plot(label="Score against threshold")
-            gr.Markdown("Each token coloured by its **surprise** under the numerator model (−log p, nats): "
-                        "orange is surprising, blue expected. Hover a token for its expected surprise "
-                        "(the cross-entropy term).", elem_classes=["explain"])
+            explain(EXPLAIN_STRIP)
             strip = gr.HTML()
             lines = gr.Plot(label="Per-token terms")
             export = gr.File(label="Result (JSON)")
@@ -268,7 +272,7 @@ def build() -> None:
                         "true-positive rate at a very low false-positive rate; the x axis is logarithmic.")
             stored = stored_figures(d_obs, d_perf)
             if stored:
-                gr.Markdown(stored, elem_classes=["explain"])
+                explain(stored)
             per_kind = gr.Slider(5, 200, value=10 if reg.profile == "cpu" else 200, step=5,
                                  label="Texts per kind (human, and each generator)",
                                  info="The two 0.5B/1.5B models take about 3 s per text on two cores")

@@ -1,7 +1,8 @@
 """The Detector tab in the browser: an example end to end, and a bad input's message."""
 import pytest
 
-from tests.browser.conftest import no_error_toast, open_tab
+from tests.browser.conftest import open_tab
+from tests.browser.helpers import drawn_plots, run_example
 
 pytestmark = pytest.mark.browser
 
@@ -9,9 +10,8 @@ pytestmark = pytest.mark.browser
 def test_detector_example_runs_end_to_end(page, artifacts):
     open_tab(page, "Detector")
     page.get_by_text("Machine, odd prompt: the capybara astrophysicist").click()
-    page.get_by_role("button", name="Detect", exact=True).click()
-    page.get_by_text("nats/token").first.wait_for(timeout=300_000)  # may load both models first
-    no_error_toast(page)
+    run_example(page, "Detector", "Detect", "nats/token")  # may load both models first
+    drawn_plots(page, 2)  # the gauge and the per-token terms
     assert page.locator(".token-strip .tok").count() > 16
     assert page.get_by_text("Likely machine-generated").or_(page.get_by_text("Likely human-written")).count() >= 1
     page.screenshot(path=str(artifacts / "detector-example.png"), full_page=True)
