@@ -104,9 +104,11 @@ from backends.rag.generate import (
     decode_sequence,
     decode_token,
     dedupe,
+    prefill_passages,
     prompt_ids,
     prompt_text,
     score_candidates,
+    shared_prefix,
 )
 from backends.rag.index import (
     ASSET_CHECK_MIN_COS,
@@ -174,7 +176,7 @@ __all__ = [
     # backends.rag.generate
     "DEFAULT_NEW_TOKENS", "INSTRUCTION", "INSTRUCTION_NONE", "MAX_PASSAGE_CHARS", "Generation", "SequenceResult",
     "TokenResult", "decode_each", "decode_plain", "decode_sequence", "decode_token", "dedupe", "prompt_ids",
-    "prompt_text", "score_candidates",
+    "prompt_text", "score_candidates", "prefill_passages", "shared_prefix",
     # backends.rag.index
     "ASSET_CHECK_MIN_COS", "ASSET_CHECK_PASSAGES", "ASSET_EMBEDDINGS", "ASSET_META", "CACHE_FORMAT", "INDEX_KINDS",
     "MEMO_SIZE", "Corpus", "Index", "build_index", "cache_root", "cached_faiss", "check_asset", "corpus_of",

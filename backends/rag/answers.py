@@ -17,6 +17,7 @@ from backends.rag.generate import (
     decode_plain,
     decode_sequence,
     decode_token,
+    prefill_passages,
     prompt_ids,
 )
 from backends.rag.index import Index
@@ -124,7 +125,7 @@ def run_modes(lm: "LoadedModel", question: str, hits: list[Hit], modes: Sequence
     need_k = [m for m in modes if m in ("token", "sequence")]
     if need_k or "top1" in modes:
         shown = hits if need_k else hits[:1]
-        pre = prefill(lm, [prompt_ids(lm, question, h.passage) for h in shown])
+        pre = prefill_passages(lm, [prompt_ids(lm, question, h.passage) for h in shown])
         if "token" in modes:
             out["token"] = decode_token(lm, pre, log_prior, max_new_tokens, deadline)
         if "sequence" in modes or "top1" in modes:

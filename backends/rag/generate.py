@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from backends.decoding import Deadline, Prefill, chat_ids, decode, pad_batch, pad_id, step, stop_token_ids
+from backends.decoding import Deadline, Prefill, chat_ids, decode, pad_batch, pad_id, prefill, step, stop_token_ids
 from backends.rag.corpus import Passage
 from backends.rag.marginal import sequence_marginal, sequence_posterior, token_mixture, token_posterior
 
@@ -41,6 +41,77 @@ def prompt_text(question: str, passage: Passage | None) -> str:
 def prompt_ids(lm: "LoadedModel", question: str, passage: Passage | None) -> list[int]:
     """Token ids of one prompt: a user turn in the chat template, or plain text ending in 'Answer:'."""
     return chat_ids(lm, prompt_text(question, passage), plain_suffix="\nAnswer:")
+
+
+# ----- the k passage prompts in one KV cache --------------------------------------------------------
+def shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    """Length of the longest prefix every prompt starts with, leaving each prompt at least one token of its
+    own (its last token's logits are needed)."""
+    limit = min(len(p) for p in prompts) - 1
+    n = 0
+    while n < limit and all(p[n] == prompts[0][n] for p in prompts):
+        n += 1
+    return n
+
+
+def prefill_passages(lm: "LoadedModel", prompts: Sequence[Sequence[int]]) -> Prefill:
+    """The k passage prompts run into one KV cache, each without padding: what RAG's decoders start from.
+
+    The prompts' shared prefix (chat template, instruction: about 60 of ~230 tokens) runs once; each prompt's
+    own rest then runs alone on a copy of that prefix's cache, and the k caches are stacked with left padding
+    (masked, as :func:`backends.decoding.prefill` lays them out). Against one left-padded batch this skips
+    the padding and the k-1 repeats of the prefix (on two CPU cores the prefill is most of an answer's time),
+    and no row is computed together with another's tokens (int8 layers scale their input per call).
+    Falls back to :func:`backends.decoding.prefill` for one prompt or a cache that is not a plain
+    ``DynamicCache`` (sliding-window layers, say).
+    """
+    import torch
+    import torch.nn.functional as F
+    from transformers import DynamicCache
+
+    prompts = [list(p) for p in prompts]
+    if len(prompts) == 1:
+        return prefill(lm, prompts)
+    n = shared_prefix(prompts)
+    head = prefill(lm, [prompts[0][:n]]) if n else None
+    if head is not None and not _plain_cache(head.cache):
+        return prefill(lm, prompts)
+    caches, logits = [], []
+    for p in prompts:
+        row = _run_rest(lm, head, p[n:]) if head is not None else prefill(lm, [p])
+        if not _plain_cache(row.cache):
+            return prefill(lm, prompts)
+        caches.append(row.cache)
+        logits.append(row.logits)
+    padded = pad_batch(prompts, pad_id(lm.tokenizer), "left")
+    width = padded.ids.shape[1]
+    cache = DynamicCache()
+    for layer in range(len(caches[0].layers)):
+        keys = [F.pad(c.layers[layer].keys, (0, 0, width - c.layers[layer].keys.shape[-2], 0)) for c in caches]
+        values = [F.pad(c.layers[layer].values, (0, 0, width - c.layers[layer].values.shape[-2], 0)) for c in caches]
+        cache.update(torch.cat(keys), torch.cat(values), layer)
+    return Prefill(cache, padded.mask, padded.mask.sum(-1), torch.cat(logits))
+
+
+def _run_rest(lm: "LoadedModel", head: Prefill, rest: list[int]) -> Prefill:
+    """A copy of the one-row prefix state, run on through ``rest`` (one row, no padding)."""
+    import torch
+
+    state = head.fork()
+    start = int(state.next_pos[0])
+    mask = torch.ones((1, start + len(rest)), dtype=state.mask.dtype)
+    dev = lm.device
+    with torch.inference_mode():
+        out = lm.model(input_ids=torch.tensor([rest], device=dev), attention_mask=mask.to(dev),
+                       position_ids=torch.arange(start, start + len(rest), device=dev)[None],
+                       past_key_values=state.cache, use_cache=True, logits_to_keep=1)
+    return Prefill(out.past_key_values, mask, mask.sum(-1), out.logits[:, -1].float().cpu())
+
+
+def _plain_cache(cache: object) -> bool:
+    layers = getattr(cache, "layers", None)
+    return (type(cache).__name__ == "DynamicCache" and bool(layers)
+            and all(type(x).__name__ == "DynamicLayer" for x in layers))
 
 
 # ----- typed results --------------------------------------------------------------------------------
@@ -74,18 +145,20 @@ class SequenceResult(Generation):
 
 # ----- RAG-Token ------------------------------------------------------------------------------------
 def decode_token(lm: "LoadedModel", pre: Prefill, log_prior: np.ndarray, max_new_tokens: int,
-                 deadline: Deadline | float | None = None) -> TokenResult:
+                 deadline: Deadline | float | None = None, *, stop_ids: set[int] | None = None) -> TokenResult:
     """RAG-Token greedy decoding on the mixture, all k passage rows in one batch with one KV cache.
 
     ``pre``: the k passage prompts (forked, not consumed); ``log_prior``: (k,) log p(z|x). Each step the
     mixture log sum_z p(z|x) p(.|x,z,y_<i) is computed in float64 in torch from the rows' float32
     log-probabilities, its argmax fed to every row. The end token is scored when it is the mixture's
     choice within ``max_new_tokens`` + 1 steps (an answer cut by the limit has no end-token term).
+    ``stop_ids``: the end tokens (default :func:`backends.decoding.stop_token_ids`; an empty set decodes
+    exactly ``max_new_tokens`` tokens, as the benchmark does to time sustained decoding).
     """
     import torch
 
     dl = Deadline.of(deadline)
-    stops = stop_token_ids(lm)
+    stops = stop_token_ids(lm) if stop_ids is None else set(stop_ids)
     state = pre.fork()
     k = state.rows
     ids: list[int] = []

@@ -132,11 +132,26 @@ def test_rag_token_with_one_passage_is_plain_greedy_decoding():
     np.testing.assert_allclose(res.passage_posterior, [1.0])
 
 
+def test_passage_prefill_runs_the_shared_prefix_once_and_matches_one_padded_batch():
+    lm = tiny_lm(seed=1)
+    prompts = [R.prompt_ids(lm, "what is the capital?", R.Passage(i, "d", "", t)) for i, t in enumerate(DOCS)]
+    n = R.shared_prefix(prompts)
+    assert n > 50 and all(p[:n] == prompts[0][:n] for p in prompts) and len({p[n] for p in prompts}) > 1
+    fast, padded = R.prefill_passages(lm, prompts), D.prefill(lm, prompts)
+    assert torch.equal(fast.mask, padded.mask) and torch.equal(fast.next_pos, padded.next_pos)
+    torch.testing.assert_close(fast.logits, padded.logits, atol=1e-5, rtol=1e-5)
+    log_prior = np.log([0.5, 0.3, 0.2])
+    a, b = (R.decode_token(lm, pre, log_prior, 12, stop_ids=set()) for pre in (fast, padded))
+    assert a.ids == b.ids and len(a.ids) == 12  # an empty stop set decodes exactly the limit
+    np.testing.assert_allclose(a.per_passage, b.per_passage, atol=1e-5)
+    assert R.shared_prefix([[1, 2, 3], [1, 2, 3]]) == 2  # each prompt keeps a token of its own
+
+
 def test_rag_token_batch_matches_separate_passes():
     lm = tiny_lm(seed=1)
     q = "what is the capital?"
     hits = _hits(DOCS, [0.5, 0.3, 0.2])  # prompts of different lengths: left padding is exercised
-    pre = D.prefill(lm, [R.prompt_ids(lm, q, h.passage) for h in hits])
+    pre = R.prefill_passages(lm, [R.prompt_ids(lm, q, h.passage) for h in hits])
     log_prior = np.log([h.prior for h in hits])
     res = R.decode_token(lm, pre, log_prior, 10)
     ids, post, per_z, total = res.ids, res.posteriors, res.per_passage, res.logprob
