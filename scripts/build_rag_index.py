@@ -29,7 +29,7 @@ def main() -> None:
             last[0] = f
             print(f"{time.perf_counter() - t0:7.1f} s  {msg}", flush=True)
 
-    vectors = rag.embed_texts(emb, [p.embed_text() for p in passages], progress=progress)
+    vectors = rag.embed_texts(emb, [p.embed_text() for p in passages], progress=progress, what="passages")
     meta = rag.write_default_asset(vectors, passages, rag.embedder_id(emb))
     size = rag.ASSET_EMBEDDINGS.stat().st_size
     print(f"{meta['n']:,} passages x {meta['dim']} dims embedded in {time.perf_counter() - t0:.0f} s; "
