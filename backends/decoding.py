@@ -398,7 +398,8 @@ def embed(emb: "LoadedModel", texts: Sequence[str], *, normalize: bool = True, b
     unless ``normalize`` is false (the cosine sandbox studies the raw vectors).
 
     Work goes in chunks of ``chunk`` texts: progress is reported and the deadline (a :class:`Deadline` or a
-    ``time.monotonic()`` value) checked between them. ``what`` names the texts in those messages ("passages", "segments").
+    ``time.monotonic()`` value) checked between them. ``what`` names the texts in those messages
+    ("passages", "segments").
     """
     dl = Deadline.of(deadline)
     texts = list(texts)

@@ -19,7 +19,8 @@ NAMES = [("Janet", "she"), ("Tom", "he"), ("Aisha", "she"), ("Carlos", "he"), ("
          ("Priya", "she"), ("Lukas", "he"), ("Sofia", "she"), ("Kwame", "he")]
 OBJECTS = ["apples", "marbles", "stickers", "pencils", "cookies", "books", "stamps", "shells"]
 
-# Each template: (steps, text, answer function). Placeholders: n/p (name, pronoun), o (object), a-d numbers, x distractor.
+# Each template: (steps, text, answer function).
+# Placeholders: n/p (name, pronoun), o (object), a-d numbers, x distractor.
 TEMPLATES = [
     (1, "{n} has {a} {o}. {P} buys {b} more. How many {o} does {n} have now?", lambda a, b, c, d: a + b),
     (1, "{n} had {a} {o} and gave {b} to a friend. How many {o} does {n} have left?", lambda a, b, c, d: a - b),

@@ -23,7 +23,8 @@ def test_k_distinct_first_tokens_and_a_ranking_by_delta(exploration):
     for p in ex.paths:
         assert len(p.tokens) == len(p.token_gaps) and all(0 <= g <= 1 for g in p.token_gaps)
         if p.answer_span:
-            assert p.delta == pytest.approx(sum(p.token_gaps[slice(*p.answer_span)]) / (p.answer_span[1] - p.answer_span[0]))
+            lo, hi = p.answer_span
+            assert p.delta == pytest.approx(sum(p.token_gaps[lo:hi]) / (hi - lo))
             assert p.answer in "".join(p.tokens[slice(*p.answer_span)]).replace(",", "")
 
 

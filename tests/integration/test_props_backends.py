@@ -99,8 +99,14 @@ def _malformed_uploads() -> st.SearchStrategy:
 
 
 def _build() -> list[Prop]:
-    from backends import bandits as B, config, cosine as C, cot_decoding as CD, detector as D, early_exit as EE
-    from backends import framing as F, models, rag as R, uploads
+    from backends import bandits as B
+    from backends import config, models, uploads
+    from backends import cosine as C
+    from backends import cot_decoding as CD
+    from backends import detector as D
+    from backends import early_exit as EE
+    from backends import framing as F
+    from backends import rag as R
 
     UPLOAD_TMP.mkdir(parents=True, exist_ok=True)
     small_texts = st.one_of(st.lists(P.text_or_wrong(120), min_size=0, max_size=3), P.text_or_wrong(60))
