@@ -10,6 +10,11 @@ the drafts up to the first disagreement and append the full model's own token th
 is identical to the full model's greedy output by construction. The KV cache of layers 0..E-1 is
 shared: drafting fills it for the drafted tokens, and verification starts at layer E from the saved
 layer-(E-1) states of those tokens (the "exit query cache"), so the shared layers never run twice.
+Verification projects a position through the head only while the drafts before it were accepted, and
+an adaptive schedule (:func:`adapt`) drafts less while drafts fail, so that failing drafts cost little.
+
+The decoder runs a subset of its layers by iterating a stand-in layer list for the duration of one
+call (:func:`layer_stack`); nothing else about the model (its config, its modules) is changed.
 """
 from __future__ import annotations
 
@@ -17,14 +22,25 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from backends.config import InputError, check_count, check_text, limits
+from backends.decoding import Deadline, decode
 from backends.models import LoadedModel, registry
 
-_swap_lock = threading.Lock()  # the layer stack is swapped during verification: one at a time
+# Layer swaps and the lens' hooks change what a forward pass of the shared model does: one at a time.
+# Reentrant: a speculation holds it for its whole run (drafts, verification and the greedy baseline).
+_model_lock = threading.RLock()
+
+
+def _model(model: str | LoadedModel | None) -> LoadedModel:
+    """A LoadedModel as given, else a name (or None: the "early_exit" slot) from the registry."""
+    if isinstance(model, LoadedModel):
+        return model
+    reg = registry()
+    return reg.get(reg.resolve(model, "early_exit"))
 
 
 @dataclass(frozen=True)
@@ -61,14 +77,66 @@ def _layer_output(output):
     return output[0] if isinstance(output, tuple) else output
 
 
-def _project(p: Parts, h):
-    """Final norm + head (+ Gemma's soft-capping) of hidden states (..., H) -> logits (..., V)."""
+def _head_logits(p: Parts, normed):
+    """LM head (+ Gemma's soft-capping) of hidden states that already went through the final norm."""
     import torch
 
-    logits = p.head(p.norm(h)).float()
+    logits = p.head(normed).float()
     if p.softcap:
         logits = torch.tanh(logits / p.softcap) * p.softcap
     return logits
+
+
+def _project(p: Parts, h):
+    """Final norm + head (+ soft-capping) of hidden states (..., H) -> logits (..., V)."""
+    return _head_logits(p, p.norm(h))
+
+
+# ----- running part of the layer stack ------------------------------------------------------------
+class _StandIn:
+    """Stands in for a decoder layer in a stack: passes its input on unchanged, or returns ``replay``
+    instead (the saved states a verification starts from); records what it passes on in ``sink``."""
+
+    def __init__(self, layer, replay=None, sink: list | None = None):
+        self.attention_type = getattr(layer, "attention_type", None)  # some decoders read it off the layer
+        self.replay, self.sink = replay, sink
+
+    def __call__(self, hidden_states, *args, **kwargs):
+        out = hidden_states if self.replay is None else self.replay
+        if self.sink is not None:
+            self.sink.append(out)
+        return out
+
+
+@contextlib.contextmanager
+def layer_stack(p: Parts, stack: Sequence[Any]) -> Iterator[None]:
+    """Within the block, the decoder runs ``stack`` instead of its own layers.
+
+    The decoder iterates ``self.layers[:num_hidden_layers]``; a plain list set as an instance attribute
+    shadows the registered ModuleList without touching the config or the module tree, and the ModuleList
+    is back when the block ends (also on error). ``stack[i]`` gets the mask and position inputs of layer
+    ``i``, so stand-ins keep the real layers at their own indices. Holds the module lock.
+    """
+    with _model_lock:
+        original = p.base.layers
+        p.base.__dict__["layers"] = list(stack)
+        try:
+            yield
+        finally:
+            del p.base.__dict__["layers"]
+            assert p.base.layers is original
+
+
+def first_layers(p: Parts, n: int, sink: list | None = None) -> list:
+    """The stack that runs only the first ``n`` layers (recording their output in ``sink`` if given)."""
+    stack = list(p.layers[:n])
+    return stack + [_StandIn(p.layers[n], sink=sink)] if sink is not None and n < len(p.layers) else stack
+
+
+def upper_layers(p: Parts, n: int, states) -> list:
+    """The stack that runs layers ``n``.. on ``states``, the saved outputs of layer ``n - 1``."""
+    lower = [_StandIn(p.layers[0], replay=states)] + [_StandIn(layer) for layer in p.layers[1:n]]
+    return lower + list(p.layers[n:])
 
 
 # ----- logit lens --------------------------------------------------------------------------------
@@ -100,19 +168,41 @@ def exit_layers(top1: np.ndarray) -> tuple[list[int], list[int]]:
     n_layers = top1.shape[0]
     exits = []
     for t in range(top1.shape[1]):
-        l = n_layers - 1
-        while l > 0 and agree[l - 1, t]:
-            l -= 1
-        exits.append(int(l))
+        layer = n_layers - 1
+        while layer > 0 and agree[layer - 1, t]:
+            layer -= 1
+        exits.append(int(layer))
     changes = (top1[1:] != top1[:-1]).sum(axis=0).astype(int).tolist()
     return exits, changes
 
 
-def logit_lens(text: str, model: str | None = None, top_k: int = 5, *, max_tokens: int | None = None) -> Lens:
-    """Per-layer next-token predictions for every position of a text (one forward pass).
+def _residual_stream(lm: LoadedModel, p: Parts, ids: list[int]):
+    """One forward pass: the hidden states after the embeddings and after every layer (each (T, H)), and
+    the model's own logits (T, V)."""
+    import torch
 
-    Only what is shown is kept per layer (top-k, the final token's probability, entropy); the full
-    vocabulary tensor of one layer at a time is discarded after use.
+    states: list = []
+    with _model_lock:
+        hooks = [p.embed.register_forward_hook(lambda m, i, o: states.append(o[0]))]
+        hooks += [layer.register_forward_hook(lambda m, i, o: states.append(_layer_output(o)[0]))
+                  for layer in p.layers]
+        try:
+            with torch.inference_mode():
+                out = lm.model(input_ids=torch.tensor([ids], device=lm.device), use_cache=False)
+        finally:
+            for h in hooks:
+                h.remove()
+    return states, out.logits[0].float()
+
+
+def logit_lens(text: str, model: str | LoadedModel | None = None, top_k: int = 5, *,
+               max_tokens: int | None = None) -> Lens:
+    """Per-layer next-token predictions for the first ``max_tokens`` positions of a text (one forward pass).
+
+    Only the positions shown are run and projected: the text is cut to ``max_tokens`` tokens first (a
+    causal model's first positions do not depend on the tokens after them), so each of the L+1 layers
+    projects exactly those positions through the head, once. Per cell only what is shown is kept
+    (top-k, the final token's probability, entropy); one layer's full-vocabulary tensor at a time.
     """
     import torch
 
@@ -120,31 +210,19 @@ def logit_lens(text: str, model: str | None = None, top_k: int = 5, *, max_token
     top_k = check_count(top_k, what="top-k", low=1, high=20)
     lim = limits()
     max_tokens = min(max_tokens or lim.max_tokens, lim.max_tokens)
-    reg = registry()
-    name = reg.resolve(model, "early_exit")
-    lm = reg.get(name)
+    lm = _model(model)
     p = parts(lm)
     t0 = time.perf_counter()
     ids = lm.tokenizer(text)["input_ids"][:max_tokens]
     if len(ids) < 1:
         raise InputError("The text has no tokens.")
-    states: list = []
-    hooks = [p.embed.register_forward_hook(lambda m, i, o: states.append(o))]
-    hooks += [layer.register_forward_hook(lambda m, i, o: states.append(_layer_output(o)))
-              for layer in p.layers]
-    try:
-        with torch.inference_mode():
-            out = lm.model(input_ids=torch.tensor([ids], device=lm.device), use_cache=False)
-    finally:
-        for h in hooks:
-            h.remove()
-    final_logits = out.logits[0].float()
+    states, final_logits = _residual_stream(lm, p, ids)
     final_top = final_logits.argmax(-1)
     tops, probs, fprob, ents, top1 = [], [], [], [], []
     with torch.inference_mode():
-        for l, h in enumerate(states):
+        for layer, h in enumerate(states):
             # The last layer's lens is the model's own output; compute it the same way for all others.
-            logits = final_logits if l == len(states) - 1 else _project(p, h[0])
+            logits = final_logits if layer == len(states) - 1 else _project(p, h)
             logp = torch.log_softmax(logits, -1)
             pr = logp.exp()
             tv, ti = pr.topk(top_k, -1)
@@ -159,71 +237,24 @@ def logit_lens(text: str, model: str | None = None, top_k: int = 5, *, max_token
     exits, changes = exit_layers(np.array(top1))
     names = ["embeddings"] + [f"layer {i}" for i in range(1, len(states))]
     return Lens(lm.tokenizer.batch_decode([[i] for i in ids]), names, top_tokens, probs, fprob, ents, exits, changes,
-                float(np.mean(exits)), len(states) - 1, name, time.perf_counter() - t0)
+                float(np.mean(exits)), len(states) - 1, lm.name, time.perf_counter() - t0)
 
 
-def lens_matches_model(text: str, model: str | None = None) -> float:
+def lens_matches_model(text: str, model: str | LoadedModel | None = None) -> float:
     """Largest |softmax difference| between the last layer's lens (norm + head on the hooked residual
     stream) and the model's own output: the lens' correctness check."""
     import torch
 
-    reg = registry()
-    lm = reg.get(reg.resolve(model, "early_exit"))
+    lm = _model(model)
     p = parts(lm)
-    ids = torch.tensor([lm.tokenizer(text)["input_ids"]], device=lm.device)
-    last: list = []
-    hook = p.layers[-1].register_forward_hook(lambda m, i, o: last.append(_layer_output(o)))
-    try:
-        with torch.inference_mode():
-            out = lm.model(input_ids=ids, use_cache=False)
-            lens = _project(p, last[0][0])
-    finally:
-        hook.remove()
-    return float((torch.softmax(lens, -1) - torch.softmax(out.logits[0].float(), -1)).abs().max())
+    states, logits = _residual_stream(lm, p, lm.tokenizer(text)["input_ids"])
+    with torch.inference_mode():
+        lens = _project(p, states[-1])
+    return float((torch.softmax(lens, -1) - torch.softmax(logits, -1)).abs().max())
 
 
 # ----- early exit and self-speculative decoding ------------------------------------------------------
-class _Skip:
-    """Stands in for a decoder layer during verification: passes its input through, or (the last
-    skipped layer) returns the saved layer-(E-1) states of the drafted tokens."""
-
-    def __init__(self, layer, replacement=None):
-        self.attention_type = getattr(layer, "attention_type", None)
-        self.replacement = replacement
-
-    def __call__(self, *args, **kwargs):
-        hidden_states = args[0] if args else kwargs["hidden_states"]
-        return self.replacement if self.replacement is not None else hidden_states
-
-
-class _LayerView(list):
-    """A list the decoder model iterates instead of its ModuleList (it only slices and iterates)."""
-
-
-@contextlib.contextmanager
-def _first_layers(lm: LoadedModel, n: int):
-    """Run only the first n decoder layers (then the final norm and head)."""
-    cfg = lm.model.config.get_text_config()
-    full = cfg.num_hidden_layers
-    cfg.num_hidden_layers = n
-    try:
-        yield
-    finally:
-        cfg.num_hidden_layers = full
-
-
-@contextlib.contextmanager
-def _upper_layers(lm: LoadedModel, p: Parts, exit_layer: int, saved):
-    """Run layers exit_layer.. on the saved layer-(E-1) states (layers below are skipped)."""
-    original = p.base.layers
-    view = _LayerView([_Skip(layer) for layer in original[: exit_layer - 1]]
-                      + [_Skip(original[exit_layer - 1], saved)] + list(original[exit_layer:]))
-    p.base.__dict__["layers"] = view  # bypass nn.Module's registration: a temporary plain attribute
-    try:
-        yield
-    finally:
-        del p.base.__dict__["layers"]
-        assert p.base.layers is original
+MAX_PAUSE = 31  # most plain steps between two speculation steps when drafts keep failing
 
 
 @dataclass(frozen=True)
@@ -237,8 +268,8 @@ class SpecResult:
     prompt: str
     token_ids: list[int]  # new tokens, identical to greedy decoding
     text: str
-    token_sources: list[str]  # per new token: "draft" (accepted) or "verifier" (corrected or added)
-    steps: list[Step]
+    token_sources: list[str]  # per new token: "draft" (accepted) or "verifier" (the full model's own)
+    steps: list[Step]  # one per speculation (draft + verify) step
     exit_layer: int
     num_speculations: int
     seconds: float
@@ -247,6 +278,7 @@ class SpecResult:
     early_exit_text: str  # greedy decoding with the first E layers only
     n_layers: int
     model: str
+    plain_steps: int = 0  # tokens decoded by the full model alone while drafting paused (adaptive schedule)
 
     @property
     def drafted(self) -> int:
@@ -290,118 +322,80 @@ def accept(drafts: list[int], verified: list[int], eos: int | None = None) -> in
     return n
 
 
-def greedy(lm: LoadedModel, prompt_ids: list[int], max_new_tokens: int, layers: int | None = None) -> list[int]:
-    """Plain greedy decoding with a KV cache, with all layers or only the first ``layers``."""
-    import torch
-
+def greedy(lm: LoadedModel, prompt_ids: list[int], max_new_tokens: int, layers: int | None = None,
+           deadline: Deadline | None = None) -> list[int]:
+    """Plain greedy decoding with a KV cache (the toolkit's loop), with all layers or only the first ``layers``."""
     eos = lm.tokenizer.eos_token_id
-    out: list[int] = []
-    ctx = _first_layers(lm, layers) if layers else contextlib.nullcontext()
-    with torch.inference_mode(), ctx:
-        dev = lm.device
-        res = lm.model(input_ids=torch.tensor([prompt_ids], device=dev), use_cache=True, logits_to_keep=1)
-        cache = res.past_key_values
-        for _ in range(max_new_tokens):
-            t = int(res.logits[0, -1].argmax())
-            if t == eos:
-                break
-            out.append(t)
-            if len(out) == max_new_tokens:
-                break
-            res = lm.model(input_ids=torch.tensor([[t]], device=dev), past_key_values=cache, use_cache=True)
-    return out
-
-
-def self_speculative(prompt: str, model: str | None = None, exit_layer: int = 8, num_speculations: int = 4,
-                     max_new_tokens: int = 64, *, compare: bool = True) -> SpecResult:
-    """Self-speculative greedy decoding (draft with E layers, verify with the rest), timed against plain greedy."""
-    prompt = check_text(prompt, what="Prompt")
-    reg = registry()
-    name = reg.resolve(model, "early_exit")
-    lm = reg.get(name)
     p = parts(lm)
-    E, d, m = _check(lm, exit_layer, num_speculations, max_new_tokens)
-    ids = lm.tokenizer(prompt)["input_ids"][: limits().max_tokens]
-    eos = lm.tokenizer.eos_token_id
-    with _swap_lock:
-        t0 = time.perf_counter()
-        out, sources, steps = _speculate(lm, p, ids, E, d, m, eos)
-        seconds = time.perf_counter() - t0
-        g_ids, g_seconds, early = [], float("nan"), ""
-        if compare:
-            t0 = time.perf_counter()
-            g_ids = greedy(lm, ids, m)
-            g_seconds = time.perf_counter() - t0
-            early = lm.tokenizer.decode(greedy(lm, ids, m, layers=E), skip_special_tokens=True)
-    return SpecResult(prompt, out, lm.tokenizer.decode(out, skip_special_tokens=True), sources, steps, E, d, seconds,
-                      g_ids, g_seconds, early, len(p.layers), name)
+    with layer_stack(p, first_layers(p, layers)) if layers else contextlib.nullcontext():
+        return decode(lm, [prompt_ids], max_new_tokens, stop_ids={eos} if eos is not None else set(),
+                      deadline=deadline).ids[0]
 
 
-def _speculate(lm: LoadedModel, p: Parts, ids: list[int], E: int, d: int, m: int, eos: int):
+def _tensor(lm: LoadedModel, tokens: list[int]):
     import torch
 
-    saved_states: list = []
-    grab = None
-    out: list[int] = []
-    sources: list[str] = []
-    steps: list[Step] = []
-    try:
-        with torch.inference_mode():
-            dev = lm.device
-            res = lm.model(input_ids=torch.tensor([ids], device=dev), use_cache=True, logits_to_keep=1)
-            cache = res.past_key_values
-            pending = int(res.logits[0, -1].argmax())  # the full model's next token, not yet in the cache
-            n = len(ids)  # tokens in every layer's cache
-            while len(out) < m and pending != eos:
-                out.append(pending)
-                sources.append("verifier")
-                if len(out) >= m:
-                    break
-                # Draft: feed pending and each draft through the first E layers (their cache fills in).
-                grab = p.layers[E - 1].register_forward_hook(
-                    lambda mod, i, o: saved_states.append(_layer_output(o)))
-                saved_states.clear()
-                drafts, x = [], pending
-                budget = min(d, m - len(out))
-                with _first_layers(lm, E):
-                    for i in range(budget + 1):
-                        if i == budget:
-                            # The last draft only needs its layer-(E-1) state for verification: run the
-                            # shared layers without the norm and head.
-                            p.base(input_ids=torch.tensor([[x]], device=dev), past_key_values=cache, use_cache=True)
-                            break
-                        r = lm.model(input_ids=torch.tensor([[x]], device=dev), past_key_values=cache, use_cache=True,
-                                     logits_to_keep=1)
-                        x = int(r.logits[0, -1].argmax())
-                        drafts.append(x)
-                grab.remove()
-                grab = None
-                # Verify: layers E.. on [pending, drafts...] from the saved states, positions n..n+len.
-                q = len(drafts) + 1
-                saved = torch.cat(saved_states[-q:], dim=1)
-                pos = torch.arange(n, n + q, device=dev)[None, :]
-                # The shared layers' cache already holds these q tokens, the upper layers' does not, so
-                # the model would size its causal mask from the wrong layer: pass the 4D mask of the
-                # upper layers (query i at position n+i sees keys 0..n+i), which it uses as given.
-                mask = torch.ones(q, n + q, dtype=torch.bool, device=dev).tril(diagonal=n)[None, None]
-                with _upper_layers(lm, p, E, saved):
-                    r = lm.model(input_ids=torch.tensor([[pending] + drafts], device=dev), past_key_values=cache,
-                                 position_ids=pos, attention_mask=mask, use_cache=True)
-                full = r.logits[0].argmax(-1).tolist()  # the full model's choice after each input token
-                accepted = accept(drafts, full, eos)
-                steps.append(Step(len(drafts), accepted))
-                for t in drafts[:accepted]:
-                    if len(out) >= m:
-                        break
-                    out.append(t)
-                    sources.append("draft")
-                pending = full[accepted]
-                n += 1 + accepted
-                _crop(cache, n)  # drop the rejected drafts from every layer
-    finally:
-        if grab is not None:
-            grab.remove()
-    return out[:m], sources[:m], steps
+    return torch.tensor([tokens], dtype=torch.long, device=lm.device)
+
+
+def _draft(lm: LoadedModel, p: Parts, cache, pending: int, exit_layer: int, count: int):
+    """Draft ``count`` tokens greedily with the first ``exit_layer`` layers after ``pending``.
+
+    Feeds ``pending`` and each draft through those layers (their cache fills in) and returns the drafts
+    and the layer-(E-1) states of ``[pending] + drafts``, (1, count + 1, H), for the verification.
+    """
+    import torch
+
+    states: list = []
+    drafts: list[int] = []
+    token = pending
+    with layer_stack(p, first_layers(p, exit_layer, states)):
+        for _ in range(count):
+            out = lm.model(input_ids=_tensor(lm, [token]), past_key_values=cache, use_cache=True, logits_to_keep=1)
+            token = int(out.logits[0, -1].argmax())
+            drafts.append(token)
+        # The last draft needs only its layer-(E-1) state: run the shared layers without the head.
+        p.base(input_ids=_tensor(lm, [token]), past_key_values=cache, use_cache=True)
+    return drafts, torch.cat(states, dim=1)
+
+
+def _verify(lm: LoadedModel, p: Parts, cache, pending: int, drafts: list[int], states, start: int,
+            exit_layer: int, eos: int | None) -> list[int]:
+    """The full model's greedy token after ``pending`` and after each draft that gets checked.
+
+    Layers ``exit_layer``.. run once on the saved states of ``[pending] + drafts`` (positions ``start``..).
+    Positions then go through the head one at a time, and only while the drafts before them were accepted:
+    when the first draft is wrong, one position is projected, as in a plain greedy step.
+    """
+    import torch
+
+    q = len(drafts) + 1
+    # The shared layers' cache already holds these q tokens, the upper layers' does not, so the model would
+    # size its causal mask from the wrong layer: pass the 4D mask of the upper layers (query i at position
+    # start+i sees keys 0..start+i), which it uses as given.
+    mask = torch.ones(q, start + q, dtype=torch.bool, device=lm.device).tril(diagonal=start)[None, None]
+    positions = torch.arange(start, start + q, device=lm.device)[None, :]
+    with layer_stack(p, upper_layers(p, exit_layer, states)):
+        normed = p.base(input_ids=_tensor(lm, [pending] + drafts), past_key_values=cache, position_ids=positions,
+                        attention_mask=mask, use_cache=True).last_hidden_state
+    verified: list[int] = []
+    for i in range(q):
+        verified.append(int(_head_logits(p, normed[:, i:i + 1])[0, -1].argmax()))
+        if i == len(drafts) or drafts[i] != verified[i] or drafts[i] == eos:
+            break
+    return verified
+
+
+def adapt(size: int, misses: int, drafted: int, accepted: int, most: int) -> tuple[int, int, int]:
+    """The adaptive schedule after a step that drafted ``drafted`` tokens and accepted ``accepted``.
+
+    Returns (drafts for the next step, steps in a row that accepted nothing, plain steps before the next
+    speculation): two more drafts after a fully accepted step (at most ``most``), one fewer otherwise (at
+    least one); after ``n`` fruitless steps in a row, ``2**n - 1`` plain steps (at most :data:`MAX_PAUSE`).
+    """
+    size = min(most, size + 2) if accepted == drafted else max(1, size - 1)
+    misses = misses + 1 if accepted == 0 else 0
+    return size, misses, min(2 ** misses - 1, MAX_PAUSE)
 
 
 def _crop(cache, length: int) -> None:
@@ -412,19 +406,95 @@ def _crop(cache, length: int) -> None:
             layer.crop(-extra)
 
 
-def transformers_assistant_early_exit(prompt: str, model: str | None = None, exit_layer: int = 8,
+def _speculate(lm: LoadedModel, p: Parts, prompt_ids: list[int], exit_layer: int, drafts_per_step: int,
+               max_new_tokens: int, adaptive: bool, deadline: Deadline) -> tuple[list, list, list, int]:
+    """Self-speculative greedy decoding of up to ``max_new_tokens`` tokens after ``prompt_ids``: (new tokens,
+    their sources, the speculation steps, the number of plain steps).
+
+    Each step drafts up to ``drafts_per_step`` tokens with the first ``exit_layer`` layers, verifies them
+    with the rest (:func:`_verify`), keeps the accepted drafts and the full model's next token, and crops
+    the rejected drafts from the cache. With ``adaptive`` the schedule follows the drafts' success
+    (:func:`adapt`): fewer drafts after rejections, as transformers' "heuristic" schedule does, and plain
+    full-model steps after steps that accepted nothing (1, then 3, 7, ...), until a draft is accepted again.
+    """
+    import torch
+
+    eos = lm.tokenizer.eos_token_id
+    tokens, sources, steps = [], [], []  # new token ids, "draft" or "verifier" per token, Step per speculation
+    plain, size, misses, pause = 0, drafts_per_step, 0, 0  # plain steps so far; the adaptive schedule's state
+    with torch.inference_mode():
+        out = lm.model(input_ids=_tensor(lm, prompt_ids), use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        pending = int(out.logits[0, -1].argmax())  # the full model's next token, not yet in the cache
+        length = len(prompt_ids)  # tokens in every layer's cache
+        while pending != eos and len(tokens) < max_new_tokens:
+            tokens.append(pending)
+            sources.append("verifier")
+            if len(tokens) >= max_new_tokens:
+                break
+            deadline.check("Self-speculative decoding ran past the request's time budget; ask for fewer tokens.")
+            if pause:
+                out = lm.model(input_ids=_tensor(lm, [pending]), past_key_values=cache, use_cache=True)
+                pending, length, pause = int(out.logits[0, -1].argmax()), length + 1, pause - 1
+                plain += 1
+                continue
+            drafts, states = _draft(lm, p, cache, pending, exit_layer, min(size, max_new_tokens - len(tokens)))
+            verified = _verify(lm, p, cache, pending, drafts, states, length, exit_layer, eos)
+            accepted = accept(drafts, verified, eos)
+            steps.append(Step(len(drafts), accepted))
+            tokens += drafts[:accepted]
+            sources += ["draft"] * accepted
+            pending = verified[accepted]
+            length += 1 + accepted
+            _crop(cache, length)  # drop the rejected drafts from every layer
+            if adaptive:
+                size, misses, pause = adapt(size, misses, len(drafts), accepted, drafts_per_step)
+    return tokens, sources, steps, plain
+
+
+def self_speculative(prompt: str, model: str | LoadedModel | None = None, exit_layer: int = 8,
+                     num_speculations: int = 4, max_new_tokens: int = 64, *, compare: bool = True,
+                     adaptive: bool = True, time_budget_s: float | None = None) -> SpecResult:
+    """Self-speculative greedy decoding (draft with E layers, verify with the rest), timed against plain greedy.
+
+    ``adaptive`` (default) drafts fewer tokens after rejections and pauses drafting after steps that accept
+    nothing (see :func:`_speculate`), so that drafts that keep failing cost little more than greedy
+    decoding; ``num_speculations`` is then the most drafts per step. ``adaptive=False`` drafts
+    ``num_speculations`` tokens at every step, as the paper does. The output is the full model's greedy
+    output either way. ``time_budget_s``: None runs to the end.
+    """
+    prompt = check_text(prompt, what="Prompt")
+    lm = _model(model)
+    p = parts(lm)
+    exit_layer, drafts, m = _check(lm, exit_layer, num_speculations, max_new_tokens)
+    ids = lm.tokenizer(prompt)["input_ids"][: limits().max_tokens]
+    deadline = Deadline(time_budget_s)
+    with _model_lock:  # nothing else swaps layers or hooks this model while the two runs are timed
+        t0 = time.perf_counter()
+        tokens, sources, steps, plain = _speculate(lm, p, ids, exit_layer, drafts, m, adaptive, deadline)
+        seconds = time.perf_counter() - t0
+        g_ids, g_seconds, early = [], float("nan"), ""
+        if compare:
+            t0 = time.perf_counter()
+            g_ids = greedy(lm, ids, m, deadline=deadline)
+            g_seconds = time.perf_counter() - t0
+            early = lm.tokenizer.decode(greedy(lm, ids, m, layers=exit_layer, deadline=deadline),
+                                        skip_special_tokens=True)
+    return SpecResult(prompt, tokens, lm.tokenizer.decode(tokens, skip_special_tokens=True), sources, steps,
+                      exit_layer, drafts, seconds, g_ids, g_seconds, early, len(p.layers), lm.name, plain)
+
+
+def transformers_assistant_early_exit(prompt: str, model: str | LoadedModel | None = None, exit_layer: int = 8,
                                       num_speculations: int = 4, max_new_tokens: int = 64) -> tuple[list[int], float]:
     """The same generation through transformers' own generate(assistant_early_exit=E): (ids, seconds)."""
     import torch
 
-    reg = registry()
-    lm = reg.get(reg.resolve(model, "early_exit"))
-    ids = torch.tensor([lm.tokenizer(prompt)["input_ids"]], device=lm.device)
-    lm.model.generation_config.num_assistant_tokens = num_speculations
-    lm.model.generation_config.num_assistant_tokens_schedule = "constant"
+    lm = _model(model)
+    ids = _tensor(lm, lm.tokenizer(prompt)["input_ids"])
     t0 = time.perf_counter()
     with torch.inference_mode():
         out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, temperature=None,
                                 top_p=None, top_k=None, max_new_tokens=max_new_tokens, assistant_early_exit=exit_layer,
+                                num_assistant_tokens=num_speculations, num_assistant_tokens_schedule="constant",
                                 pad_token_id=lm.tokenizer.pad_token_id)
     return out[0, ids.shape[1]:].tolist(), time.perf_counter() - t0

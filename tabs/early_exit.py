@@ -8,9 +8,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from backends import early_exit as EE
-from backends.config import InputError, check_count
+from backends.config import InputError, check_count, limits
+from backends.decoding import Deadline
 from backends.models import registry
-from tabs.common import HEAVY, export_json, gpu, guarded
+from tabs.common import HEAVY, Outputs, export_json, gpu, guarded
+from tabs.ui import explain, intro
 
 TITLE = "Early-exit token viewer"
 LENS_TOKENS = 64  # positions shown in the heat map
@@ -39,12 +41,19 @@ CPU_NOTE = """
 other tabs. Int8 quantises each call's activations with one scale, so verifying several drafted tokens in one pass
 can pick a different token than one-token greedy steps. Self-speculation would then no longer be lossless (in int8 it
 was not, on the prompt below with E = 6, d = 2). In float32 the output is identical to greedy, token for token.
-*Expect no accepted drafts and a slow-down:* Qwen was not trained with the LayerSkip recipe (layer dropout and an
-early-exit loss). On "The history of the United States begins" (24 tokens) E = 6, d = 2 and E = 12, d = 4 accepted
-0 % of drafts and ran at 0.31x and 0.25x the speed of greedy decoding. LayerSkip checkpoints
+*Expect few accepted drafts and a slow-down:* Qwen was not trained with the LayerSkip recipe (layer dropout and an
+early-exit loss). On "The history of the United States begins" (32 tokens, at most 2 drafts per step,
+`bench/bench_early_exit.py`) exit layers 1 to 12 accepted 0-11 % of drafts (E = 16: 21 %, E = 20: 48 %, E = 23:
+77 %), and self-speculation took 1.05x-1.37x the time of greedy decoding. That is with the adaptive schedule used
+here: it drafts less after rejections and decodes plainly for a while after a step that accepted nothing. Drafting
+2 tokens at every step (the paper's fixed schedule) took 2.5x-2.8x at low acceptance, since on a CPU a pass over
+several tokens costs nearly as much as that many one-token steps. LayerSkip checkpoints
 (`facebook/layerskip-llama3.2-1B`, the GPU profile) are where the paper's speed-ups (up to 2.16x) show.
 """
 NOTES = {"tiny": TINY_NOTE, "cpu": CPU_NOTE}
+LENS = Outputs("heat", "histogram", "lines", "summary", "export")  # run_lens's outputs
+GENERATE = Outputs("tokens", "stats", "text", "early_text")  # run_generate's outputs
+SWEEP = Outputs("table", "figure")  # run_sweep's outputs
 
 
 def _lens_figure(lens: EE.Lens, colour: str) -> go.Figure:
@@ -52,9 +61,9 @@ def _lens_figure(lens: EE.Lens, colour: str) -> go.Figure:
     z = np.array(lens.final_token_prob) if colour == "final token probability" else \
         np.array([[p[0] for p in layer] for layer in lens.top_probs])
     text = [[tok[0] for tok in layer] for layer in lens.top_tokens]
-    hover = [[("<br>".join(f"{html.escape(t)!r} {p:.2f}" for t, p in zip(lens.top_tokens[l][i], lens.top_probs[l][i])))
-              + f"<br>final token p {lens.final_token_prob[l][i]:.2f} · entropy {lens.entropy[l][i]:.2f}"
-              for i in range(T)] for l in range(len(lens.layer_names))]
+    hover = [[("<br>".join(f"{html.escape(t)!r} {p:.2f}" for t, p in zip(lens.top_tokens[y][i], lens.top_probs[y][i])))
+              + f"<br>final token p {lens.final_token_prob[y][i]:.2f} · entropy {lens.entropy[y][i]:.2f}"
+              for i in range(T)] for y in range(len(lens.layer_names))]
     x = [f"{i}:{t!r}" for i, t in enumerate(lens.tokens)]
     fig = go.Figure(go.Heatmap(z=z, x=x, y=lens.layer_names, text=text, texttemplate="%{text}", textfont={"size": 9},
                                customdata=hover, hovertemplate="%{x} · %{y}<br>%{customdata}<extra></extra>",
@@ -63,7 +72,8 @@ def _lens_figure(lens: EE.Lens, colour: str) -> go.Figure:
                              marker={"symbol": "line-ew-open", "size": 14, "color": "red", "line": {"width": 3}},
                              name="exit layer", hovertemplate="exit at %{y}<extra></extra>"))
     fig.update_layout(title="Top-1 prediction of each layer (rows) at each position (columns); red: exit layer",
-                      height=max(420, 18 * len(lens.layer_names) + 120), xaxis={"tickangle": -60, "tickfont": {"size": 9}},
+                      height=max(420, 18 * len(lens.layer_names) + 120),
+                      xaxis={"tickangle": -60, "tickfont": {"size": 9}},
                       margin={"l": 90, "r": 20, "t": 50, "b": 120}, showlegend=False)
     return fig
 
@@ -93,18 +103,20 @@ def _prob_lines(lens: EE.Lens) -> go.Figure:
 @guarded
 @gpu
 def run_lens(text: str, model: str, top_k: float, colour: str):
-    """Logit lens of a text: heat map, exit-layer histogram, probability lines, summary, JSON."""
+    """Logit lens of a text (the first LENS_TOKENS positions): the outputs named in LENS."""
     lens = EE.logit_lens(text, model or None, top_k=check_count(top_k, what="top-k", low=1, high=10),
                          max_tokens=LENS_TOKENS)
     summary = (f"`{lens.model}`, {lens.n_layers} layers, {len(lens.tokens)} positions (the first {LENS_TOKENS} "
                f"tokens at most) in {lens.seconds:.2f} s. A token needs on average **{lens.mean_exit_layer:.2f} of "
-               f"{lens.n_layers}** layers; the top-1 prediction changes its mind {np.mean(lens.mind_changes):.1f} times "
-               "per position on the way up.")
+               f"{lens.n_layers}** layers; the top-1 prediction changes its mind "
+               f"{np.mean(lens.mind_changes):.1f} times per position on the way up.")
     export = export_json("logit-lens", {k: getattr(lens, k) for k in lens.__dataclass_fields__})
-    return _lens_figure(lens, colour), _exit_histogram(lens), _prob_lines(lens), summary, export
+    return LENS.pack(heat=_lens_figure(lens, colour), histogram=_exit_histogram(lens), lines=_prob_lines(lens),
+                     summary=summary, export=export)
 
 
-def _spec_html(r: EE.SpecResult, tokenizer) -> str:
+def spec_html(r: EE.SpecResult, tokenizer) -> str:
+    """The generated tokens, each marked as an accepted draft or the verifier's own token."""
     spans = []
     for t, src in zip(r.token_ids, r.token_sources):
         piece = html.escape(tokenizer.decode([t])).replace("\n", "↵<br>") or "&nbsp;"
@@ -116,19 +128,21 @@ def _spec_html(r: EE.SpecResult, tokenizer) -> str:
 @guarded
 @gpu
 def run_generate(prompt: str, model: str, exit_layer: float, speculations: float, max_tokens: float):
-    """Self-speculative decoding against plain greedy and early exit alone."""
+    """Self-speculative decoding against plain greedy and early exit alone: the outputs named in GENERATE."""
     r = EE.self_speculative(prompt, model or None, exit_layer=exit_layer, num_speculations=speculations,
-                            max_new_tokens=max_tokens)
+                            max_new_tokens=max_tokens, time_budget_s=limits().time_budget_s)
     lm = registry().get(r.model)
     stats = (f"Drafted **{r.drafted}**, accepted **{r.accepted}** (acceptance {r.acceptance_rate:.1%}) over "
-             f"{len(r.steps)} verification steps. Self-speculative {r.seconds:.2f} s against plain greedy "
+             f"{len(r.steps)} verification steps; {r.plain_steps} tokens decoded by the full model alone while "
+             f"drafting paused after failed steps. Self-speculative {r.seconds:.2f} s against plain greedy "
              f"{r.greedy_seconds:.2f} s: **speed-up {r.speedup:.2f}x**. Output identical to greedy: "
              f"**{'yes' if r.identical else 'NO'}**. Exit after {r.exit_layer} of {r.n_layers} layers, "
-             f"{r.num_speculations} drafts per step.")
-    return _spec_html(r, lm.tokenizer), stats, r.text, r.early_exit_text
+             f"at most {r.num_speculations} drafts per step.")
+    return GENERATE.pack(tokens=spec_html(r, lm.tokenizer), stats=stats, text=r.text, early_text=r.early_exit_text)
 
 
-def _parse_ints(text: str, what: str, low: int, high: int) -> list[int]:
+def parse_ints(text: str, what: str, low: int, high: int) -> list[int]:
+    """Distinct whole numbers from a comma-separated text, sorted; each must lie in [low, high]."""
     try:
         values = sorted({int(v) for v in str(text).replace(";", ",").split(",") if v.strip()})
     except ValueError:
@@ -140,12 +154,16 @@ def _parse_ints(text: str, what: str, low: int, high: int) -> list[int]:
 
 @guarded
 @gpu
-def run_sweep(prompt: str, model: str, exits: str, specs: str, max_tokens: float, progress: gr.Progress = gr.Progress()):
-    """Speed-up and acceptance over a grid of exit layers E and speculations d."""
+def run_sweep(prompt: str, model: str, exits: str, specs: str, max_tokens: float,
+              progress: gr.Progress = gr.Progress()):
+    """Speed-up and acceptance over a grid of exit layers E and speculations d: the outputs named in SWEEP.
+
+    The whole sweep shares one time budget."""
+    deadline = Deadline(limits().time_budget_s)
     reg = registry()
     name = reg.resolve(model or None, "early_exit")
     n = reg.get(name).model.config.get_text_config().num_hidden_layers
-    Es, Ds = _parse_ints(exits, "Exit layers", 1, n - 1), _parse_ints(specs, "Speculations", 1, 16)
+    Es, Ds = parse_ints(exits, "Exit layers", 1, n - 1), parse_ints(specs, "Speculations", 1, 16)
     if len(Es) * len(Ds) > 12:
         raise InputError(f"{len(Es) * len(Ds)} combinations; at most 12 per sweep (each runs two generations).")
     m = check_count(max_tokens, what="New tokens", low=1, high=64)
@@ -153,21 +171,20 @@ def run_sweep(prompt: str, model: str, exits: str, specs: str, max_tokens: float
     for i, e in enumerate(Es):
         for j, d in enumerate(Ds):
             progress((i * len(Ds) + j) / (len(Es) * len(Ds)), desc=f"E={e}, d={d}")
-            r = EE.self_speculative(prompt, name, exit_layer=e, num_speculations=d, max_new_tokens=m)
+            deadline.check("The sweep ran past the request's time budget; choose fewer combinations or tokens.")
+            r = EE.self_speculative(prompt, name, exit_layer=e, num_speculations=d, max_new_tokens=m,
+                                    time_budget_s=deadline.remaining())
             speed[i, j] = r.speedup
             rows.append([e, d, round(r.acceptance_rate, 3), round(r.speedup, 3), r.identical])
     fig = go.Figure(go.Heatmap(z=speed, x=[f"d={d}" for d in Ds], y=[f"E={e}" for e in Es], text=np.round(speed, 2),
                                texttemplate="%{text}x", colorscale="RdYlGn", zmid=1.0, colorbar={"title": "speed-up"}))
     fig.update_layout(title="Speed-up over plain greedy (1.0 = break-even)", height=320,
                       margin={"l": 60, "r": 20, "t": 50, "b": 40})
-    return rows, fig
+    return SWEEP.pack(table=rows, figure=fig)
 
 
 def build() -> None:
-    reg = registry()
-    gr.Markdown(INTRO)
-    if reg.profile in NOTES:
-        gr.Markdown(NOTES[reg.profile], elem_classes=["explain"])
+    reg = intro(INTRO, NOTES)
     model = gr.Dropdown(reg.lm_names(), value=reg.slots["early_exit"], label="Model")
     with gr.Tabs():
         with gr.Tab("Logit lens"):
@@ -181,20 +198,22 @@ def build() -> None:
                 run = gr.Button("Show the layers", variant="primary")
             summary = gr.Markdown()
             heat = gr.Plot(label="Layers × positions")
-            gr.Markdown("Each cell shows the layer's top-1 next-token prediction at that position (the column's token "
-                        "is the input; the prediction is for the token after it). Hover for the top-k, the probability "
-                        "of the final prediction and the entropy.", elem_classes=["explain"])
+            explain("Each cell shows the layer's top-1 next-token prediction at that position (the column's token "
+                    "is the input; the prediction is for the token after it). Hover for the top-k, the probability "
+                    "of the final prediction and the entropy.")
             with gr.Row():
                 hist = gr.Plot(label="Exit layers")
                 lines = gr.Plot(label="Final prediction's probability by layer")
             export = gr.File(label="Lens (JSON)")
-            run.click(run_lens, [text, model, top_k, colour], [heat, hist, lines, summary, export],
+            run.click(run_lens, [text, model, top_k, colour],
+                      LENS.wire(heat=heat, histogram=hist, lines=lines, summary=summary, export=export),
                       api_name="early_exit_lens", **HEAVY)
         with gr.Tab("Self-speculative decoding"):
-            prompt = gr.Textbox(label="Prompt", value="The history of the United States begins", lines=2, max_length=2000)
+            prompt = gr.Textbox(label="Prompt", value="The history of the United States begins", lines=2,
+                                max_length=2000)
             with gr.Row():
                 exit_layer = gr.Slider(1, 40, value=12, step=1, label="Exit layer E (draft with layers 1..E)")
-                specs = gr.Slider(1, 16, value=4, step=1, label="Speculations d per step")
+                specs = gr.Slider(1, 16, value=4, step=1, label="Speculations d per step (at most)")
                 max_tokens = gr.Slider(4, 128, value=32, step=4, label="New tokens")
                 go_btn = gr.Button("Generate", variant="primary")
             stats = gr.Markdown()
@@ -203,7 +222,8 @@ def build() -> None:
                 full_text = gr.Textbox(label="Self-speculative output (= full model greedy)", lines=4)
                 early_text = gr.Textbox(label="Early exit only (first E layers)", lines=4)
             go_btn.click(run_generate, [prompt, model, exit_layer, specs, max_tokens],
-                         [out_html, stats, full_text, early_text], api_name="early_exit_generate", **HEAVY)
+                         GENERATE.wire(tokens=out_html, stats=stats, text=full_text, early_text=early_text),
+                         api_name="early_exit_generate", **HEAVY)
             gr.Markdown("**Sweep** over exit layers and speculations (each combination runs the self-speculative and "
                         "the plain greedy generation, timed in the same call).")
             with gr.Row():
@@ -213,5 +233,5 @@ def build() -> None:
                 sweep_btn = gr.Button("Run the sweep")
             sweep_table = gr.Dataframe(headers=["E", "d", "acceptance", "speed-up", "identical"], interactive=False)
             sweep_fig = gr.Plot(label="Speed-up")
-            sweep_btn.click(run_sweep, [prompt, model, exits, spec_list, sweep_tokens], [sweep_table, sweep_fig],
-                            api_name="early_exit_sweep", **HEAVY)
+            sweep_btn.click(run_sweep, [prompt, model, exits, spec_list, sweep_tokens],
+                            SWEEP.wire(table=sweep_table, figure=sweep_fig), api_name="early_exit_sweep", **HEAVY)

@@ -3,19 +3,22 @@ import json
 
 import pytest
 
+from tabs.early_exit import GENERATE, LENS
+
 pytestmark = pytest.mark.app
 
 
 def test_lens_and_generation(client):
-    heat, hist, lines, summary, export = client.predict(
+    lens_out = LENS.unpack(client.predict(
         "The capital of France is Paris. The capital of Italy is", "smollm2-135m-instruct", 5,
-        "final token probability", api_name="/early_exit_lens")
-    assert "of 30" in summary
-    lens = json.loads(open(export).read())
+        "final token probability", api_name="/early_exit_lens"))
+    assert "of 30" in lens_out["summary"]
+    lens = json.loads(open(lens_out["export"]).read())
     assert len(lens["layer_names"]) == 31 and len(lens["exit_layer"]) == len(lens["tokens"])
-    html, stats, full, early = client.predict("Once upon a time", "smollm2-135m-instruct", 10, 3, 12,
-                                              api_name="/early_exit_generate")
-    assert "identical to greedy: **yes**" in stats and full.strip()
+    gen = GENERATE.unpack(client.predict("Once upon a time", "smollm2-135m-instruct", 10, 3, 12,
+                                         api_name="/early_exit_generate"))
+    assert "identical to greedy: **yes**" in gen["stats"] and gen["text"].strip()
+    assert 'class="tok' in gen["tokens"]
 
 
 def test_bad_exit_layer_is_explained(client):

@@ -30,8 +30,9 @@ def test_self_speculative_output_equals_greedy_token_for_token(registry, name, s
                                do_sample=False, temperature=None, top_p=None, top_k=None, max_new_tokens=24,
                                pad_token_id=lm.tokenizer.pad_token_id)
     reference = hf[0, len(ids):].tolist()
-    for e, d in settings:
-        r = EE.self_speculative(PROMPT, name, exit_layer=e, num_speculations=d, max_new_tokens=24)
+    for (e, d), adaptive in zip(settings, (False, True, True)):  # the paper's fixed schedule, then ours
+        r = EE.self_speculative(PROMPT, name, exit_layer=e, num_speculations=d, max_new_tokens=24, adaptive=adaptive)
         # The shared layers' KV cache is reused between draft and verify, and the output is still exact.
         assert r.token_ids == reference[: len(r.token_ids)] and len(r.token_ids) == len(reference), (e, d)
         assert r.identical and r.drafted >= r.accepted
+        assert adaptive or r.plain_steps == 0
