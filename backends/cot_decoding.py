@@ -159,10 +159,8 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 # ----- decoding --------------------------------------------------------------------------------
 def model_of(model: str | LoadedModel | None) -> LoadedModel:
-    """The model to use: a LoadedModel as given, else a name (or None: the "base" slot) from the registry.
-
-    Entry points resolve their model once, here, and pass it down.
-    """
+    """A LoadedModel as given, else a name (None: the "base" slot) from the registry: entry points resolve
+    their model once, here, and pass it down."""
     if isinstance(model, LoadedModel):
         return model
     reg = registry()
@@ -185,12 +183,9 @@ def turn_end(text: str) -> int | None:
 
 
 def stop_rule(lm: LoadedModel) -> Callable[[list[int]], bool]:
-    """The decoders' per-row stop rule: true once a row's last few tokens contain a stop string.
-
-    Every stop string holds a newline, and a newline in decoded text comes from one token that holds
-    it, so only rows whose last 8 tokens include such a token are decoded (memoised per token id):
-    most steps decode nothing.
-    """
+    """The decoders' per-row stop rule: true once a row's last 8 tokens contain a stop string. Every stop
+    string holds a newline, which comes from one token that holds it, so only tails with such a token (known
+    per token id) are decoded: most steps decode nothing."""
     tok = lm.tokenizer
     newline: dict[int, bool] = {}
 
@@ -216,11 +211,8 @@ def stop_ids(lm: LoadedModel) -> set[int]:
 
 
 def _turn_end_criteria(lm: LoadedModel, prompt_len: int):
-    """transformers' generate() stops each row where its QA turn ends: the same :func:`stop_rule` as ours,
-    on each row's new tokens. generate's own ``stop_strings`` would do the same, but it first maps every
-    stop string against the whole vocabulary, which for 27 strings and 150k-260k tokens cost tens of
-    seconds per call.
-    """
+    """generate() stops each row where its QA turn ends: our :func:`stop_rule` on its new tokens. (generate's
+    ``stop_strings`` first maps 27 strings against the whole vocabulary: tens of seconds per call.)"""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -291,16 +283,11 @@ def branch(lm: LoadedModel, prompt: str, k: int, branch_step: int = 0,
 
 def continue_branches(lm: LoadedModel, b: Branching, max_new_tokens: int, *, deadline: Deadline | None = None,
                       one_row_at_a_time: bool = False) -> Decoded:
-    """Each branch token continued greedily for ``max_new_tokens`` more tokens: the k rows as one batch
-    that shares the prompt's cache, or (``one_row_at_a_time``, for the benchmark) the same loop row by row.
-
-    The result's ids and gaps are the continuations after each branch token.
-    """
+    """Each branch token continued greedily for ``max_new_tokens`` more tokens (ids and gaps after it): the
+    k rows as one batch sharing the prompt's cache, or (``one_row_at_a_time``, for the benchmark) row by row."""
     import torch
 
     k = len(b.branch_ids)
-    if max_new_tokens <= 0:
-        return Decoded([[] for _ in range(k)], [[] for _ in range(k)], [[] for _ in range(k)], [False] * k, 0.0)
     groups = [[r] for r in range(k)] if one_row_at_a_time else [list(range(k))]
     parts = []
     for rows in groups:
