@@ -11,9 +11,9 @@ import gradio as gr
 from backends import rag as R
 from backends.config import InputError, check_count, check_number, limits
 from backends.decoding import Deadline
-from backends.models import registry
 from tabs.common import HEAVY, Outputs, export_dicts, export_json, gpu, guarded
 from tabs.rag_figures import heat_map, passages_html, prior_figure, recall_figure
+from tabs.ui import explain, intro
 
 TITLE = "RAG QA"
 CORPORA = ["State of the Union addresses (1790-2026)", "My texts (upload or paste)"]
@@ -187,11 +187,8 @@ def _table(records: list[dict], modes: list[str]):
 
 
 def build() -> None:
-    reg = registry()
     qa, ex = qa_set(), examples()
-    gr.Markdown(prose("intro"))
-    if reg.profile in NOTES:
-        gr.Markdown(prose(NOTES[reg.profile]), elem_classes=["explain"])
+    intro(prose("intro"), {profile: prose(name) for profile, name in NOTES.items()})
     with gr.Accordion("Corpus and index", open=False):
         with gr.Row():
             corpus = gr.Radio(CORPORA, value=CORPORA[0], label="Corpus")
@@ -223,12 +220,11 @@ def build() -> None:
             answer_md = gr.Markdown()
             with gr.Row():
                 heat = gr.Plot(label="Passage posterior per generated token", scale=3)
-                gr.Markdown(prose("explain-heat"), elem_classes=["explain"])
+                explain(prose("explain-heat"))
             with gr.Row():
                 prior_plot = gr.Plot(label="Prior and posterior", scale=3)
-                gr.Markdown(prose("explain-prior"), elem_classes=["explain"])
-            gr.Markdown("**Retrieved passages**, best first; the answer is highlighted where it is written in a "
-                        "passage.", elem_classes=["explain"])
+                explain(prose("explain-prior"))
+            explain("**Retrieved passages**, best first; the answer is highlighted where it is written in a passage.")
             passages = gr.HTML()
             export = gr.File(label="Answer, passages and posteriors (JSON)")
             inputs = [question, corpus, files, pasted, kind, k, mode, temperature, max_tokens]
@@ -249,7 +245,7 @@ def build() -> None:
                 stop_eval = gr.Button("Stop")
             with gr.Row():
                 eval_md = gr.Markdown()
-                gr.Markdown(prose("explain-eval"), elem_classes=["explain"])
+                explain(prose("explain-eval"))
             eval_plot = gr.Plot(label="Recall@n, exact match and F1")
             eval_table = gr.Dataframe(headers=EVAL_HEADERS, interactive=False, wrap=True, label="Per question")
             with gr.Row():
