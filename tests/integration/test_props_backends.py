@@ -191,7 +191,9 @@ def _build() -> list[Prop]:
 
 PUBLIC_FUNCTIONS = _build()
 # Backend modules that are infrastructure for the ones above (tested through them and in their own unit tests).
-INFRASTRUCTURE = {"lm", "quantize"}  # take loaded models, not user input: tests/unit/test_lm.py, test_quantize.py
+# Take loaded models or internal paths, not user input: tests/unit/test_lm.py, test_quantize.py, test_decoding.py,
+# test_cache.py, test_models.py.
+INFRASTRUCTURE = {"lm", "quantize", "decoding", "cache", "model_files", "model_specs"}
 
 
 def test_every_backend_module_is_covered():
