@@ -44,10 +44,11 @@ was not, on the prompt below with E = 6, d = 2). In float32 the output is identi
 *Expect few accepted drafts and a slow-down:* Qwen was not trained with the LayerSkip recipe (layer dropout and an
 early-exit loss). On "The history of the United States begins" (32 tokens, at most 2 drafts per step,
 `bench/bench_early_exit.py`) exit layers 1 to 12 accepted 0-11 % of drafts (E = 16: 21 %, E = 20: 48 %, E = 23:
-77 %), and self-speculation took 1.05x-1.37x the time of greedy decoding. That is with the adaptive schedule used
-here: it drafts less after rejections and decodes plainly for a while after a step that accepted nothing. Drafting
-2 tokens at every step (the paper's fixed schedule) took 2.5x-2.8x at low acceptance, since on a CPU a pass over
-several tokens costs nearly as much as that many one-token steps. LayerSkip checkpoints
+77 %), and self-speculation took 0.9x-1.5x the time of greedy decoding (at most 1.2x where acceptance was below
+10 %; two runs). That is with the adaptive schedule used here: it drafts less after rejections and decodes plainly
+for a while after a step that accepted nothing. Drafting 2 tokens at every step (the paper's fixed schedule) took
+2.2x-3.0x at low acceptance, since on a CPU a pass over several tokens costs nearly as much as that many one-token
+steps. LayerSkip checkpoints
 (`facebook/layerskip-llama3.2-1B`, the GPU profile) are where the paper's speed-ups (up to 2.16x) show.
 """
 NOTES = {"tiny": TINY_NOTE, "cpu": CPU_NOTE}
