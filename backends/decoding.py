@@ -343,6 +343,16 @@ def _sample(logits: "torch.Tensor", temperature: float, top_p: float, generator:
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
 
+def common_prefix(rows: Sequence[Sequence[int]], limit: int | None = None) -> int:
+    """Length of the longest prefix every row starts with, at most ``limit`` tokens."""
+    n, end = 0, min(len(r) for r in rows)
+    if limit is not None:
+        end = min(end, limit)
+    while n < end and all(r[n] == rows[0][n] for r in rows):
+        n += 1
+    return n
+
+
 class PrefixCache:
     """One conversation's KV cache, kept across calls: each call runs only the tokens after the longest
     prefix it shares with the previous call's ids (bandit rounds re-send a growing transcript)."""
@@ -360,9 +370,7 @@ class PrefixCache:
         ids = list(ids)
         common = 0
         if self.reuse and self.cache is not None:
-            limit = min(len(ids) - 1, len(self.ids))  # always run at least the last token
-            while common < limit and ids[common] == self.ids[common]:
-                common += 1
+            common = common_prefix([ids, self.ids], limit=len(ids) - 1)  # always run at least the last token
         if common == 0:
             self.cache = None
         else:

@@ -16,7 +16,18 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from backends.decoding import Deadline, Prefill, chat_ids, decode, pad_batch, pad_id, prefill, step, stop_token_ids
+from backends.decoding import (
+    Deadline,
+    Prefill,
+    chat_ids,
+    common_prefix,
+    decode,
+    pad_batch,
+    pad_id,
+    prefill,
+    step,
+    stop_token_ids,
+)
 from backends.rag.corpus import Passage
 from backends.rag.marginal import sequence_marginal, sequence_posterior, token_mixture, token_posterior
 
@@ -47,11 +58,7 @@ def prompt_ids(lm: "LoadedModel", question: str, passage: Passage | None) -> lis
 def shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
     """Length of the longest prefix every prompt starts with, leaving each prompt at least one token of its
     own (its last token's logits are needed)."""
-    limit = min(len(p) for p in prompts) - 1
-    n = 0
-    while n < limit and all(p[n] == prompts[0][n] for p in prompts):
-        n += 1
-    return n
+    return common_prefix(prompts, limit=min(len(p) for p in prompts) - 1)
 
 
 def prefill_passages(lm: "LoadedModel", prompts: Sequence[Sequence[int]]) -> Prefill:

@@ -17,7 +17,5 @@ def tiny_registry(tmp_path_factory):
     reg.add("tiny-b", str(save_tiny_folder(base / "b", seed=1)))
     reg.set_slot("observer", "tiny-a")
     reg.set_slot("performer", "tiny-a")
-    saved = models._registry
-    models._registry = reg
-    yield reg
-    models._registry = saved
+    with models.use_registry(reg):
+        yield reg

@@ -111,3 +111,9 @@ def test_chat_text_without_a_template(model):
     assert DC.chat_ids(model, "Q?", chat=False)[0] == model.tokenizer.bos_token_id
     with pytest.raises(DC.InputError, match="no chat template"):
         DC.chat_text(model, "Q?", chat=True)
+
+
+def test_common_prefix():
+    assert DC.common_prefix([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert DC.common_prefix([[1, 2, 3], [1, 2, 3]], limit=2) == 2
+    assert DC.common_prefix([[5], [6]]) == 0 and DC.common_prefix([[1, 2], [1, 2]], limit=-1) == 0

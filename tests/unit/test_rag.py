@@ -39,7 +39,7 @@ def _loaded(name, role, model, tok):
 
 
 @pytest.fixture()
-def fake_registry(tmp_path, monkeypatch):
+def fake_registry(tmp_path):
     """A real registry whose embedder slot is the hash embedder and whose chat slot is a tiny Llama."""
     reg = models.ModelRegistry("tiny", cache_dir=tmp_path / "cache", device="cpu")
     tiny = tiny_lm(seed=3)
@@ -49,9 +49,9 @@ def fake_registry(tmp_path, monkeypatch):
     reg.set_slot("embedder", "hash-embedder")
     reg.set_slot("chat", "tiny-llama")
     reg.set_slot("reader", "tiny-llama")  # the RAG generator
-    monkeypatch.setattr(models, "_registry", reg)
     R.forget_memo()
-    yield reg
+    with models.use_registry(reg):
+        yield reg
     R.forget_memo()
 
 
