@@ -45,16 +45,17 @@ was not, on the prompt below with E = 6, d = 2). In float32 the output is identi
 early-exit loss). On "The history of the United States begins" (32 tokens, at most 2 drafts per step,
 `bench/bench_early_exit.py`) exit layers 1 to 12 accepted 0-11 % of drafts (E = 16: 21 %, E = 20: 48 %, E = 23:
 77 %), and self-speculation took 0.9x-1.5x the time of greedy decoding (at most 1.2x where acceptance was below
-10 %; two runs). That is with the adaptive schedule used here: it drafts less after rejections and decodes plainly
-for a while after a step that accepted nothing. Drafting 2 tokens at every step (the paper's fixed schedule) took
-2.2x-3.0x at low acceptance, since on a CPU a pass over several tokens costs nearly as much as that many one-token
-steps. LayerSkip checkpoints
-(`facebook/layerskip-llama3.2-1B`, the GPU profile) are where the paper's speed-ups (up to 2.16x) show.
+10 %; two runs). That is with the adaptive schedule (the default): it drafts less after rejections and decodes plainly
+for a while after a step that accepted nothing. Drafting d tokens at every step (the paper's fixed schedule, a choice
+below) took 2.2x-3.0x at low acceptance with d = 2, since on a CPU a pass over several tokens costs nearly as much as
+that many one-token steps. LayerSkip checkpoints (`facebook/layerskip-llama3.2-1B`, the GPU profile) are where the
+paper's speed-ups (up to 2.16x) show.
 """
 NOTES = {"tiny": TINY_NOTE, "cpu": CPU_NOTE}
 LENS = Outputs("heat", "histogram", "lines", "summary", "export")  # run_lens's outputs
 GENERATE = Outputs("tokens", "stats", "text", "early_text")  # run_generate's outputs
 SWEEP = Outputs("table", "figure")  # run_sweep's outputs
+SCHEDULES = ("adaptive", "fixed (paper)")  # drafting schedules: see backends.early_exit.adapt
 
 
 def _lens_figure(lens: EE.Lens, colour: str) -> go.Figure:
@@ -126,12 +127,21 @@ def spec_html(r: EE.SpecResult, tokenizer) -> str:
             '<span class="tok draft">accepted draft</span> <span class="tok verifier">from the verifier</span></div>')
 
 
+def adaptive_schedule(schedule: str) -> bool:
+    """True for the adaptive drafting schedule, False for the paper's fixed one (d drafts at every step)."""
+    if schedule not in SCHEDULES:
+        raise InputError(f"Schedule: choose one of {', '.join(SCHEDULES)}.")
+    return schedule == SCHEDULES[0]
+
+
 @guarded
 @gpu
-def run_generate(prompt: str, model: str, exit_layer: float, speculations: float, max_tokens: float):
+def run_generate(prompt: str, model: str, exit_layer: float, speculations: float, max_tokens: float,
+                 schedule: str = SCHEDULES[0]):
     """Self-speculative decoding against plain greedy and early exit alone: the outputs named in GENERATE."""
     r = EE.self_speculative(prompt, model or None, exit_layer=exit_layer, num_speculations=speculations,
-                            max_new_tokens=max_tokens, time_budget_s=limits().time_budget_s)
+                            max_new_tokens=max_tokens, adaptive=adaptive_schedule(schedule),
+                            time_budget_s=limits().time_budget_s)
     lm = registry().get(r.model)
     stats = (f"Drafted **{r.drafted}**, accepted **{r.accepted}** (acceptance {r.acceptance_rate:.1%}) over "
              f"{len(r.steps)} verification steps; {r.plain_steps} tokens decoded by the full model alone while "
@@ -155,7 +165,7 @@ def parse_ints(text: str, what: str, low: int, high: int) -> list[int]:
 
 @guarded
 @gpu
-def run_sweep(prompt: str, model: str, exits: str, specs: str, max_tokens: float,
+def run_sweep(prompt: str, model: str, exits: str, specs: str, max_tokens: float, schedule: str = SCHEDULES[0],
               progress: gr.Progress = gr.Progress()):
     """Speed-up and acceptance over a grid of exit layers E and speculations d: the outputs named in SWEEP.
 
@@ -168,13 +178,14 @@ def run_sweep(prompt: str, model: str, exits: str, specs: str, max_tokens: float
     if len(Es) * len(Ds) > 12:
         raise InputError(f"{len(Es) * len(Ds)} combinations; at most 12 per sweep (each runs two generations).")
     m = check_count(max_tokens, what="New tokens", low=1, high=64)
+    adaptive = adaptive_schedule(schedule)
     rows, speed = [], np.zeros((len(Es), len(Ds)))
     for i, e in enumerate(Es):
         for j, d in enumerate(Ds):
             progress((i * len(Ds) + j) / (len(Es) * len(Ds)), desc=f"E={e}, d={d}")
             deadline.check("The sweep ran past the request's time budget; choose fewer combinations or tokens.")
             r = EE.self_speculative(prompt, name, exit_layer=e, num_speculations=d, max_new_tokens=m,
-                                    time_budget_s=deadline.remaining())
+                                    adaptive=adaptive, time_budget_s=deadline.remaining())
             speed[i, j] = r.speedup
             rows.append([e, d, round(r.acceptance_rate, 3), round(r.speedup, 3), r.identical])
     fig = go.Figure(go.Heatmap(z=speed, x=[f"d={d}" for d in Ds], y=[f"E={e}" for e in Es], text=np.round(speed, 2),
@@ -216,13 +227,16 @@ def build() -> None:
                 exit_layer = gr.Slider(1, 40, value=12, step=1, label="Exit layer E (draft with layers 1..E)")
                 specs = gr.Slider(1, 16, value=4, step=1, label="Speculations d per step (at most)")
                 max_tokens = gr.Slider(4, 128, value=32, step=4, label="New tokens")
+                schedule = gr.Radio(list(SCHEDULES), value=SCHEDULES[0], label="Drafting schedule",
+                                    info="adaptive: fewer drafts after rejections, plain steps after a step that "
+                                    "accepts nothing. fixed: d drafts at every step, as in the paper.")
                 go_btn = gr.Button("Generate", variant="primary")
             stats = gr.Markdown()
             out_html = gr.HTML()
             with gr.Row():
                 full_text = gr.Textbox(label="Self-speculative output (= full model greedy)", lines=4)
                 early_text = gr.Textbox(label="Early exit only (first E layers)", lines=4)
-            go_btn.click(run_generate, [prompt, model, exit_layer, specs, max_tokens],
+            go_btn.click(run_generate, [prompt, model, exit_layer, specs, max_tokens, schedule],
                          GENERATE.wire(tokens=out_html, stats=stats, text=full_text, early_text=early_text),
                          api_name="early_exit_generate", **HEAVY)
             gr.Markdown("**Sweep** over exit layers and speculations (each combination runs the self-speculative and "
@@ -234,5 +248,5 @@ def build() -> None:
                 sweep_btn = gr.Button("Run the sweep")
             sweep_table = gr.Dataframe(headers=["E", "d", "acceptance", "speed-up", "identical"], interactive=False)
             sweep_fig = gr.Plot(label="Speed-up")
-            sweep_btn.click(run_sweep, [prompt, model, exits, spec_list, sweep_tokens],
+            sweep_btn.click(run_sweep, [prompt, model, exits, spec_list, sweep_tokens, schedule],
                             SWEEP.wire(table=sweep_table, figure=sweep_fig), api_name="early_exit_sweep", **HEAVY)

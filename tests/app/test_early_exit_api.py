@@ -19,6 +19,10 @@ def test_lens_and_generation(client):
                                          api_name="/early_exit_generate"))
     assert "identical to greedy: **yes**" in gen["stats"] and gen["text"].strip()
     assert 'class="tok' in gen["tokens"]
+    fixed = GENERATE.unpack(client.predict("Once upon a time", "smollm2-135m-instruct", 10, 3, 12, "fixed (paper)",
+                                           api_name="/early_exit_generate"))
+    assert "identical to greedy: **yes**" in fixed["stats"] and fixed["text"] == gen["text"]
+    assert "; 0 tokens decoded by the full model alone" in fixed["stats"]  # the fixed schedule never pauses
 
 
 def test_bad_exit_layer_is_explained(client):
@@ -26,3 +30,6 @@ def test_bad_exit_layer_is_explained(client):
         client.predict("Once upon a time", "smollm2-135m-instruct", 35, 3, 12, api_name="/early_exit_generate")
     with pytest.raises(Exception, match="whole numbers"):
         client.predict("Once upon a time", "smollm2-135m-instruct", "a, b", "2", 8, api_name="/early_exit_sweep")
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict("Once upon a time", "smollm2-135m-instruct", 10, 3, 12, "greedy",
+                       api_name="/early_exit_generate")

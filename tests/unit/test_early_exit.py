@@ -149,3 +149,11 @@ def test_time_budget_and_sweep_input(tiny_registry):
         parse_ints("a, b", "Exit layers", 1, 29)
     with pytest.raises(InputError, match="between 1 and 29"):
         parse_ints("0, 4", "Exit layers", 1, 29)
+
+
+def test_schedule_choice_is_checked_on_the_server():
+    from tabs.early_exit import SCHEDULES, adaptive_schedule
+
+    assert adaptive_schedule(SCHEDULES[0]) is True and adaptive_schedule("fixed (paper)") is False
+    with pytest.raises(InputError, match="Schedule: choose one of adaptive, fixed"):
+        adaptive_schedule("greedy")
