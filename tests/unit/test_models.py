@@ -1,5 +1,7 @@
+
 """Registry behaviour without the packaged models: names, profiles, overrides, cache checks,
 one load under concurrency, the local-folder path and the bitsandbytes configuration."""
+import dataclasses
 import json
 import threading
 import time
@@ -106,6 +108,43 @@ def test_parts_are_joined_checked_and_never_left_half_written(tmp_path, monkeypa
                              parts=("fakepart1", "fakepart2"), gguf_bytes=len(joined) + 1)
     with pytest.raises(ModelError, match="expected"):
         models.assemble_parts(short, tmp_path / "gguf")
+
+
+def test_a_zip_in_parts_is_joined_unpacked_and_rebuilt_when_damaged(tmp_path, monkeypatch):
+    import hashlib
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("emb/modules.json", "[]")
+        z.writestr("emb/1_Pooling/config.json", "{}")
+        z.writestr("emb/desktop.ini", "x")  # clutter the unpacking skips
+        z.writestr("emb/../evil.txt", "no")  # a path leaving the folder is never written
+        z.writestr("other/readme.txt", "not ours")
+    blob = buf.getvalue()
+    cut = len(blob) // 2
+    pkgs = tmp_path / "site"
+    for i, piece in enumerate((blob[:cut], blob[cut:]), start=1):
+        (pkgs / f"zpart-{i}" / "input").mkdir(parents=True)
+        (pkgs / f"zpart-{i}" / "__init__.py").write_text("")
+        (pkgs / f"zpart-{i}" / "input" / f"m.zip.{i:03d}").write_bytes(piece)
+    monkeypatch.syspath_prepend(str(pkgs))
+    spec = models.ModelSpec("zipped", models.EMBEDDER, models.PACKAGE_ZIP, "zpart-1", parts=("zpart-1", "zpart-2"),
+                            part_path="input/m.zip.{i:03d}", archive="m.zip", subfolder="emb", gguf_bytes=len(blob),
+                            gguf_sha256=hashlib.sha256(blob).hexdigest())
+    entry = tmp_path / "cache" / "zipped"
+    out = models.unpack_parts(spec, entry, tmp_path / "scratch")
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == ["1_Pooling/config.json", "modules.json", models.MANIFEST]
+    assert not (tmp_path / "cache" / "evil.txt").exists() and not list((tmp_path / "scratch").iterdir())
+    assert models.cache_valid(out)
+    (out / "modules.json").write_text("[1, 2]")  # another size: the entry is unpacked again
+    assert not models.cache_valid(out)
+    assert (models.unpack_parts(spec, entry, tmp_path / "scratch") / "modules.json").read_text() == "[]"
+    bad = dataclasses.replace(spec, gguf_sha256="0" * 64)
+    with pytest.raises(ModelError, match="SHA-256"):
+        models.unpack_parts(bad, tmp_path / "cache" / "other", tmp_path / "scratch")
 
 
 def test_gpu_profile_uses_the_papers_hub_models(tmp_path):
