@@ -6,7 +6,8 @@
 1. Default-corpus index: built from scratch (every passage embedded), from the shipped float16 asset
    (first start), and from the cache folder (later starts). ``--scratch-passages N`` embeds only the
    first N passages and extrapolates linearly (marked as such); the default embeds all of them.
-2. Retrieval latency, median over ``--queries`` questions (query embedding plus search; search alone).
+2. Dense retrieval latency, median over ``--queries`` questions (query embedding plus search; search alone).
+   ``bench/bench_retrieval.py`` compares dense, BM25 and hybrid retrieval.
 3. RAG-Token with k passages: one batch with one KV cache (the k prompts prefilled together, then one
    step per token for all k rows) against k separate cached passes (each prompt prefilled alone into its
    own KV cache, then k one-row steps per token). Target (issue #15): batched at least 3x faster, or a
@@ -244,17 +245,17 @@ def main() -> None:
     # 2. Retrieval latency.
     qa = R.load_qa()
     questions = [qa[i % len(qa)]["question"] for i in range(args.queries)]
-    R.retrieve(idx, questions[0], k=args.k)  # warm-up
+    R.retrieve(idx, questions[0], k=args.k, mode="dense")  # warm-up
     full, search, search_hnsw = [], [], []
-    for q in questions:
-        _, t = _timed(lambda q=q: R.retrieve(idx, q, k=args.k))
+    for q in questions:  # dense retrieval; bench/bench_retrieval.py compares the three modes
+        _, t = _timed(lambda q=q: R.retrieve(idx, q, k=args.k, mode="dense"))
         full.append(t)
         vec = R.embed_query(idx, q)
         _, t = _timed(lambda vec=vec: idx.faiss_index.search(vec, args.k))
         search.append(t)
         _, t = _timed(lambda vec=vec: hn.faiss_index.search(vec, args.k))
         search_hnsw.append(t)
-    print(f"retrieval, median over {len(questions)} queries (k={args.k}): {1e3 * statistics.median(full):.1f} ms "
+    print(f"dense retrieval, median over {len(questions)} queries (k={args.k}): {1e3 * statistics.median(full):.1f} ms "
           f"end to end (query embedding + search); exact search alone {1e3 * statistics.median(search):.2f} ms, "
           f"HNSW search {1e3 * statistics.median(search_hnsw):.2f} ms")
 

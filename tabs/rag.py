@@ -11,6 +11,7 @@ import gradio as gr
 from backends import rag as R
 from backends.config import InputError, check_count, check_number, limits
 from backends.decoding import Deadline
+from backends.models import EMBEDDER, HUB, registry
 from tabs.common import HEAVY, Outputs, export_dicts, export_json, gpu, guarded
 from tabs.rag_figures import heat_map, passages_html, prior_figure, recall_figure
 from tabs.ui import explain, intro
@@ -18,6 +19,8 @@ from tabs.ui import explain, intro
 TITLE = "RAG QA"
 CORPORA = ["State of the Union addresses (1790-2026)", "My texts (upload or paste)"]
 MODE_CHOICES = [(R.MODE_LABELS[m], m) for m in R.MODES]
+RETRIEVAL_CHOICES = [(R.RETRIEVAL_LABELS[m], m) for m in R.RETRIEVAL_MODES]
+FUSION_CHOICES = [("reciprocal rank (RRF)", "rrf"), ("weighted scores", "weighted")]
 NOTES = {"tiny": "note-tiny", "cpu": "note-cpu"}  # profile -> prose asset with its measured effects
 
 # The outputs of the two many-output callbacks, named once (tests read them by name).
@@ -56,19 +59,37 @@ def _files(files) -> list[str]:
     return out
 
 
-def _index(corpus: str, files, pasted: str, kind: str, progress) -> R.Index:
+def embedders() -> list[str]:
+    """The embedders the index can be built with: the registry's packaged and local ones."""
+    reg = registry()
+    return [n for n in reg.names(EMBEDDER) if reg.spec(n).source != HUB or n == reg.slots["embedder"]]
+
+
+def check_embedder(embedder: str | None) -> str | None:
+    """None (the profile's embedder) or a name from :func:`embedders`."""
+    if not embedder:
+        return None
+    if embedder not in embedders():
+        raise InputError(f"Embedder must be one of {', '.join(embedders())}.")
+    return embedder
+
+
+def _index(corpus: str, files, pasted: str, kind: str, progress, embedder: str | None = None) -> R.Index:
     if corpus not in CORPORA:
         raise InputError(f"Corpus must be one of: {', '.join(CORPORA)}.")
     if kind not in R.INDEX_KINDS:
         raise InputError(f"Index must be one of {', '.join(R.INDEX_KINDS)}.")
+    embedder = check_embedder(embedder)
     cb = (lambda f, m: progress(f, desc=m)) if progress is not None else None
     if corpus == CORPORA[0]:
-        return R.build_index(kind=kind, progress=cb)
+        # The profile's embedder loads the shipped embeddings in seconds; another one embeds the whole corpus
+        # once (minutes, cached afterwards): it gets the cap on long runs the user starts on purpose.
+        return R.build_index(kind=kind, progress=cb, embedder=embedder, time_budget_s=limits().max_run_s)
     paths, texts = _files(files), [pasted] if pasted and pasted.strip() else []
     if not paths and not texts:
         raise InputError("The corpus holds no text: upload .txt, .md, .csv or .pdf files or paste some text, or "
                          "choose the State of the Union corpus.")
-    return R.build_index(files=paths, texts=texts, kind=kind, progress=cb,
+    return R.build_index(files=paths, texts=texts, kind=kind, progress=cb, embedder=embedder,
                          time_budget_s=max(limits().time_budget_s, min(600, limits().max_run_s)))
 
 
@@ -78,23 +99,29 @@ def _status(index: R.Index) -> str:
            "rebuilt-asset": "the cached index was damaged, so it was rebuilt from the shipped embeddings",
            "rebuilt-built": "the cached index was damaged, so the passages were embedded again"}.get(index.source,
                                                                                               index.source)
+    bm25 = index.status().get("bm25")
+    sparse = ""
+    if bm25:
+        built = "loaded from the cache" if bm25["source"] == "cache" else "built"
+        sparse = f" BM25 index: {bm25['vocabulary']:,} terms, {built} in {bm25['seconds']:.1f} s."
     return (f"**Index:** {html.escape(index.name)} · **{index.size:,} passages** · {index.embedder} · "
             f"{index.kind} inner-product FAISS index · {how} in {index.seconds:.1f} s"
-            f"{' · cached for the next start' if index.cache_path else ' · not cached'}.")
+            f"{' · cached for the next start' if index.cache_path else ' · not cached'}.{sparse}")
 
 
 @guarded
 @gpu
-def load_index(corpus: str, files, pasted: str, kind: str, progress: gr.Progress = gr.Progress()):
+def load_index(corpus: str, files, pasted: str, kind: str, embedder: str = "", progress: gr.Progress = gr.Progress()):
     """Build or load the index for the chosen corpus; returns the status line."""
-    return _status(_index(corpus, files, pasted, kind, progress))
+    return _status(_index(corpus, files, pasted, kind, progress, embedder))
 
 
 def answer_markdown(ans: R.Answer, index: R.Index) -> str:
     label = R.MODE_LABELS[ans.mode]
     parts = [f"### {html.escape(ans.text) or '(empty answer)'}",
-             f"{label} · log p(y|x) = {ans.logprob:.2f} · {len(ans.passages)} passage(s) given to `{ans.model}` · "
-             f"{ans.seconds:.1f} s"]
+             f"{label} · log p(y|x) = {ans.logprob:.2f} · {len(ans.passages)} passage(s) given to `{ans.model}`, "
+             f"retrieved by {R.RETRIEVAL_LABELS[ans.retrieval]}"
+             f"{' (' + ans.fusion + ')' if ans.retrieval == 'hybrid' else ''} · {ans.seconds:.1f} s"]
     if ans.mode == "sequence" and ans.candidates:
         rows = "\n".join(f"| {html.escape(c['text'][:80]) or '(empty)'} | {', '.join(map(str, c['from_passages']))} | "
                          f"{c['logprob']:.2f} |" for c in ans.candidates[:10])
@@ -113,26 +140,32 @@ def answer_markdown(ans: R.Answer, index: R.Index) -> str:
 @guarded
 @gpu
 def ask(question: str, corpus: str, files, pasted: str, kind: str, k: float, mode: str, temperature: float,
-        max_tokens: float, progress: gr.Progress = gr.Progress()):
+        max_tokens: float, retrieval: str = R.RETRIEVAL_MODES[0], fusion: str = "rrf", alpha: float = R.DEFAULT_ALPHA,
+        embedder: str = "", progress: gr.Progress = gr.Progress()):
     """Answer one question. Returns answer markdown, heat map, prior/posterior bars, passages HTML, JSON file."""
     question = R.check_question(question)
     k = R.check_k(k)
     if mode not in R.MODES:
         raise InputError(f"Mode must be one of {', '.join(R.MODES)}.")
+    retrieval, fusion, alpha = R.check_retrieval(retrieval, fusion, alpha)
     temperature = check_number(temperature, what="Temperature", low=0.01, high=10.0)
     max_tokens = check_count(max_tokens, what="Answer token limit", low=1, high=min(64, limits().max_new_tokens))
-    index = _index(corpus, files, pasted, kind, progress)
+    index = _index(corpus, files, pasted, kind, progress, embedder)
     progress(0.6, desc=f"Retrieving {k} passages and generating ({R.MODE_LABELS[mode]})")
     ans = R.answer(index, question, mode=mode, k=k, temperature=temperature, max_new_tokens=max_tokens,
-                   time_budget_s=limits().time_budget_s)
+                   time_budget_s=limits().time_budget_s, retrieval=retrieval, fusion=fusion, alpha=alpha)
     export = export_json("rag-answer", {**ans.to_dict(), "index": index.status()})
     return ANSWER.pack(answer=answer_markdown(ans, index), heat=heat_map(ans), prior=prior_figure(ans),
                        passages=passages_html(ans), export=export)
 
 
 def report_markdown(rep: R.Report, done: int, total: int) -> str:
-    rec = " · ".join(f"recall@{n} **{rep.recall[n]:.1%}**" for n in R.RECALL_AT)
-    lines = [f"**{done} of {total} questions** · k = {rep.k} · {rep.seconds:.0f} s\n\nRetrieval: {rec}"]
+    by = rep.recall_by_retrieval or {rep.retrieval: rep.recall}
+    recall = ("| retrieval | " + " | ".join(f"recall@{n}" for n in R.RECALL_AT) + " |\n|---|"
+              + "---|" * len(R.RECALL_AT) + "\n"
+              + "\n".join(f"| {R.RETRIEVAL_LABELS[m]}{' (answers)' if m == rep.retrieval and rep.modes else ''} | "
+                          + " | ".join(f"{r[n]:.1%}" for n in R.RECALL_AT) + " |" for m, r in by.items()))
+    lines = [f"**{done} of {total} questions** · k = {rep.k} · {rep.seconds:.0f} s", recall]
     if rep.modes:
         lines.append("| mode | exact match | F1 | contains the answer |\n|---|---|---|---|\n" + "\n".join(
             f"| {R.MODE_LABELS[m]} | {rep.exact_match[m]:.1%} | {rep.f1[m]:.3f} | {rep.contains[m]:.1%} |"
@@ -145,7 +178,8 @@ def report_markdown(rep: R.Report, done: int, total: int) -> str:
 @guarded
 @gpu
 def run_evaluation(n_questions: float, k: float, modes: list[str], temperature: float, max_tokens: float,
-                   progress: gr.Progress = gr.Progress()):
+                   retrieval: str = R.RETRIEVAL_MODES[0], fusion: str = "rrf", alpha: float = R.DEFAULT_ALPHA,
+                   embedder: str = "", progress: gr.Progress = gr.Progress()):
     """Evaluate on the first n built-in questions; streams the running figures after each question."""
     qa = qa_set()
     if not qa:
@@ -155,33 +189,36 @@ def run_evaluation(n_questions: float, k: float, modes: list[str], temperature: 
     modes = [m for m in (modes or []) if m in R.MODES]
     temperature = check_number(temperature, what="Temperature", low=0.01, high=10.0)
     max_tokens = check_count(max_tokens, what="Answer token limit", low=1, high=min(64, limits().max_new_tokens))
-    index = _index(CORPORA[0], None, "", "flat", progress)
+    retrieval, fusion, alpha = R.check_retrieval(retrieval, fusion, alpha)
+    index = _index(CORPORA[0], None, "", "flat", progress, embedder)
     records: list[dict] = []
     t0 = time.perf_counter()
     rep = None
     # An evaluation is a long run the user starts on purpose: it gets the cap on long runs, not one request's budget.
     for i, rec in enumerate(R.evaluate_iter(index, qa[:n], k, modes=modes, temperature=temperature,
-                                            max_new_tokens=max_tokens, deadline=Deadline(limits().max_run_s))):
+                                            max_new_tokens=max_tokens, deadline=Deadline(limits().max_run_s),
+                                            retrieval=retrieval, fusion=fusion, alpha=alpha)):
         records.append(rec)
         progress((i + 1) / n, desc=f"Question {i + 1}/{n}")
-        rep = R.summarize(records, k, modes, time.perf_counter() - t0)
+        rep = R.summarize(records, k, modes, time.perf_counter() - t0, retrieval)
         if modes or i + 1 == n:  # retrieval alone takes milliseconds a question: show it once, at the end
             yield EVALUATION.pack(summary=report_markdown(rep, i + 1, n), plot=recall_figure(rep),
                                   table=_table(records, modes), csv=None, json=None)
     settings = {"k": k, "modes": modes, "temperature": temperature, "max_new_tokens": max_tokens, "n": n,
-                "index": index.status()}
+                "retrieval": retrieval, "fusion": fusion, "alpha": alpha, "index": index.status()}
     yield EVALUATION.pack(summary=report_markdown(rep, n, n), plot=recall_figure(rep), table=_table(records, modes),
                           csv=export_dicts("rag-evaluation", records, comment=json.dumps(settings)),
                           json=export_json("rag-evaluation", {"settings": settings, **rep.to_dict()}))
 
 
-EVAL_HEADERS = ["id", "question", "gold", "gold rank"]
+EVAL_HEADERS = ["id", "question", "gold"] + [f"gold rank: {m}" for m in R.RETRIEVAL_MODES]
 
 
 def _table(records: list[dict], modes: list[str]):
     import pandas as pd
 
-    rows = [[r["id"], r["question"], r["answer"], r["gold_rank"] or "> 10"]
+    beyond = f"> {R.FUSION_DEPTH}"
+    rows = [[r["id"], r["question"], r["answer"]] + [r[f"gold_rank_{m}"] or beyond for m in R.RETRIEVAL_MODES]
             + [r.get(f"{m}_answer", "") for m in modes] for r in records]
     return pd.DataFrame(rows, columns=EVAL_HEADERS + [R.MODE_LABELS[m] for m in modes])
 
@@ -194,6 +231,8 @@ def build() -> None:
             corpus = gr.Radio(CORPORA, value=CORPORA[0], label="Corpus")
             kind = gr.Radio(list(R.INDEX_KINDS), value="flat", label="FAISS index",
                             info="flat: exact inner product; hnsw / ivf: approximate, for large corpora")
+            embedder = gr.Dropdown(embedders(), value=registry().slots["embedder"], label="Embedder",
+                                   info=prose("embedder-info").strip())
         with gr.Row():
             files = gr.File(label=f"Your files (.txt, .md, .csv with a 'text' column, .pdf; up to "
                                   f"{R.MAX_UPLOAD_FILES})", file_count="multiple", file_types=list(R.UPLOAD_SUFFIXES),
@@ -209,6 +248,12 @@ def build() -> None:
         mode = gr.Radio(MODE_CHOICES, value="token", label="Mode")
         temperature = gr.Slider(0.01, 1.0, value=R.DEFAULT_TEMPERATURE, step=0.01, label="Retriever temperature")
         max_tokens = gr.Slider(4, 64, value=R.DEFAULT_NEW_TOKENS, step=1, label="Answer token limit")
+    with gr.Row():
+        retrieval = gr.Radio(RETRIEVAL_CHOICES, value=R.RETRIEVAL_MODES[0], label="Retrieval",
+                             info="which passages the generator sees; the prior over them is always the dense one")
+        fusion = gr.Radio(FUSION_CHOICES, value="rrf", label="Hybrid fusion")
+        alpha = gr.Slider(0.0, 1.0, value=R.DEFAULT_ALPHA, step=0.05, label="Dense weight α (weighted fusion)")
+        explain(prose("explain-retrieval"))
     with gr.Tabs():
         with gr.Tab("Ask"):
             question = gr.Textbox(label="Question", value=ex[0]["question"], lines=2, max_length=R.MAX_QUESTION_CHARS)
@@ -224,10 +269,12 @@ def build() -> None:
             with gr.Row():
                 prior_plot = gr.Plot(label="Prior and posterior", scale=3)
                 explain(prose("explain-prior"))
-            explain("**Retrieved passages**, best first; the answer is highlighted where it is written in a passage.")
+            explain("**Retrieved passages**, best first by the chosen retrieval, each with its rank by embedding "
+                    "(dense), by words (BM25) and in the fusion; the answer is highlighted where it is written.")
             passages = gr.HTML()
             export = gr.File(label="Answer, passages and posteriors (JSON)")
-            inputs = [question, corpus, files, pasted, kind, k, mode, temperature, max_tokens]
+            inputs = [question, corpus, files, pasted, kind, k, mode, temperature, max_tokens, retrieval, fusion, alpha,
+                      embedder]
             outputs = ANSWER.wire(answer=answer_md, heat=heat, prior=prior_plot, passages=passages, export=export)
             event = run.click(ask, inputs, outputs, api_name="rag_answer", **HEAVY)
             question.submit(ask, inputs, outputs, api_name=False, **HEAVY)
@@ -251,9 +298,11 @@ def build() -> None:
             with gr.Row():
                 eval_csv = gr.File(label="Per-question results (CSV)")
                 eval_json = gr.File(label="Summary and records (JSON)")
-            ev = run_eval.click(run_evaluation, [n_q, k, modes, temperature, max_tokens],
+            ev = run_eval.click(run_evaluation,
+                                [n_q, k, modes, temperature, max_tokens, retrieval, fusion, alpha, embedder],
                                 EVALUATION.wire(summary=eval_md, plot=eval_plot, table=eval_table, csv=eval_csv,
                                                 json=eval_json), api_name="rag_evaluate", **HEAVY)
             stop_eval.click(None, None, None, cancels=[ev])
-    load_ev = load.click(load_index, [corpus, files, pasted, kind], [status], api_name="rag_index", **HEAVY)
+    load_ev = load.click(load_index, [corpus, files, pasted, kind, embedder], [status], api_name="rag_index",
+                         **HEAVY)
     stop_load.click(None, None, None, cancels=[load_ev])

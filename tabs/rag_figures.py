@@ -70,6 +70,13 @@ def highlight(text: str, span: tuple[int, int] | None) -> str:
     return f"{html.escape(text[:a])}<mark>{html.escape(text[a:b])}</mark>{html.escape(text[b:])}"
 
 
+def rank_text(h: R.Hit) -> str:
+    """The passage's place under each retriever: dense, BM25 and fused ranks ("–": not in that list)."""
+    show = lambda r: "–" if r is None else str(r)  # noqa: E731
+    return (f'<span title="rank by embedding similarity / by BM25 / in the hybrid fusion">dense {show(h.dense_rank)}'
+            f" · BM25 {show(h.bm25_rank)} · fused {show(h.fused_rank)}</span>")
+
+
 def passages_html(ans: R.Answer) -> str:
     """One card per retrieved passage: rank, score, prior, posterior, source, and the text with the answer marked."""
     used = {h.passage.pid for h in ans.passages}
@@ -78,7 +85,7 @@ def passages_html(ans: R.Answer) -> str:
     for h in ans.retrieved:
         p = h.passage
         span = R.find_span(p.text, ans.text) if ans.text else None
-        meta = (f"<b>#{h.rank + 1}</b> · score {h.score:.3f} · prior {h.prior:.3f}"
+        meta = (f"<b>#{h.rank + 1}</b> · {rank_text(h)} · cosine {h.score:.3f} · prior {h.prior:.3f}"
                 + (f" · posterior {post[p.pid]:.3f}" if p.pid in post else "")
                 + (f" · {p.year} · {html.escape(p.president)}" if p.year else "")
                 + f" · <i>{html.escape(p.title)}</i>"
@@ -89,15 +96,23 @@ def passages_html(ans: R.Answer) -> str:
     return "".join(cards)
 
 
+RETRIEVAL_COLOURS = {"hybrid": "#3182bd", "dense": "#9ecae1", "bm25": "#fd8d3c"}
+
+
 def recall_figure(rep: R.Report) -> go.Figure:
-    """Recall@n of retrieval, then exact match and F1 per mode."""
-    fig = go.Figure(go.Bar(x=[f"recall@{n}" for n in R.RECALL_AT], y=[rep.recall[n] for n in R.RECALL_AT],
-                           name="retrieval", marker_color="#3182bd", text=[f"{rep.recall[n]:.0%}" for n in R.RECALL_AT],
-                           textposition="outside"))
+    """Recall@n of every retriever side by side, then exact match and F1 per mode (with ``rep.retrieval``)."""
+    fig = go.Figure()
+    by = rep.recall_by_retrieval or {rep.retrieval: rep.recall}
+    for mode, recall in by.items():
+        fig.add_trace(go.Bar(x=[f"recall@{n}" for n in R.RECALL_AT], y=[recall[n] for n in R.RECALL_AT],
+                             name=R.RETRIEVAL_LABELS[mode], marker_color=RETRIEVAL_COLOURS[mode],
+                             text=[f"{recall[n]:.0%}" for n in R.RECALL_AT], textposition="outside"))
     for m in rep.modes:
         fig.add_trace(go.Bar(x=[f"EM {R.MODE_LABELS[m]}", f"F1 {R.MODE_LABELS[m]}"], y=[rep.exact_match[m], rep.f1[m]],
                              name=R.MODE_LABELS[m], text=[f"{rep.exact_match[m]:.0%}", f"{rep.f1[m]:.2f}"],
                              textposition="outside"))
-    fig.update_layout(height=340, yaxis={"range": [0, 1.1], "title": "share / score"}, showlegend=False,
-                      title=f"Built-in QA set: {rep.n} questions", margin={"l": 60, "r": 20, "t": 50, "b": 80})
+    fig.update_layout(height=360, yaxis={"range": [0, 1.1], "title": "share / score"}, barmode="group",
+                      title=f"Built-in QA set: {rep.n} questions (answers from {R.RETRIEVAL_LABELS[rep.retrieval]} "
+                            "passages)", margin={"l": 60, "r": 20, "t": 50, "b": 80},
+                      legend={"orientation": "h", "y": -0.25})
     return fig

@@ -2,8 +2,10 @@
 
 Retriever: passages of about 100 words (the paper's unit) are embedded with the registry's sentence
 embedder, L2-normalised, and searched by maximum inner product in a FAISS index (exact by default;
-HNSW or IVF as options). For a question x with query embedding q(x), the top-k passages z get the
-prior p(z|x) = softmax_z(d(z)^T q(x) / temperature) over those k.
+HNSW or IVF as options). A BM25 index over the same passages ranks them by words; the default
+"hybrid" retrieval fuses the two lists (reciprocal-rank fusion, or weighted scores). Whatever chose the
+top-k passages z, they get the prior p(z|x) = softmax_z(d(z)^T q(x) / temperature) over those k, from
+the dense query embedding q(x).
 
 Generator: the registry's ``reader`` model, prompted with one passage and the question. Two ways to
 marginalise the latent passage (the method note, ``shared/methods/rag.md``):
@@ -21,7 +23,8 @@ The package, along its seams:
 
 - :mod:`~backends.rag.corpus`: passages, the splitting rule, the default corpus, user documents.
 - :mod:`~backends.rag.index`: embeddings, the FAISS index, its on-disk cache and the shipped asset.
-- :mod:`~backends.rag.retrieval`: the top-k passages of a question with their prior.
+- :mod:`~backends.rag.sparse`: the BM25 index and its cache.
+- :mod:`~backends.rag.retrieval`: dense, BM25 and hybrid rankings; the top-k passages with their prior.
 - :mod:`~backends.rag.marginal`: the arithmetic of both models.
 - :mod:`~backends.rag.generate`: prompts, RAG-Token decoding, RAG-Sequence candidates and scores.
 - :mod:`~backends.rag.answers`: :class:`Answer`, :func:`run_modes`, :func:`answer`.
@@ -145,16 +148,27 @@ from backends.rag.marginal import (
     token_posterior,
 )
 from backends.rag.retrieval import (
+    DEFAULT_ALPHA,
     DEFAULT_K,
+    FUSION_DEPTH,
+    FUSIONS,
     MAX_K,
     MAX_QUESTION_CHARS,
+    RETRIEVAL_LABELS,
+    RETRIEVAL_MODES,
+    RRF_C,
     Hit,
+    Rankings,
     check_k,
     check_question,
+    check_retrieval,
     embed_query,
+    hits_from,
+    rankings,
     retrieve,
     with_prior,
 )
+from backends.rag.sparse import BM25_FORMAT, Bm25Index, bm25_index
 
 __all__ = [
     # backends.cache
@@ -186,6 +200,9 @@ __all__ = [
     "DEFAULT_TEMPERATURE", "log_prior_of", "retrieval_prior", "sequence_marginal", "sequence_posterior",
     "token_mixture", "token_posterior",
     # backends.rag.retrieval
-    "DEFAULT_K", "MAX_K", "MAX_QUESTION_CHARS", "Hit", "check_k", "check_question", "embed_query", "retrieve",
-    "with_prior",
+    "DEFAULT_ALPHA", "DEFAULT_K", "FUSION_DEPTH", "FUSIONS", "MAX_K", "MAX_QUESTION_CHARS", "RETRIEVAL_LABELS",
+    "RETRIEVAL_MODES", "RRF_C", "Hit", "Rankings", "check_k", "check_question", "check_retrieval", "embed_query",
+    "hits_from", "rankings", "retrieve", "with_prior",
+    # backends.rag.sparse
+    "BM25_FORMAT", "Bm25Index", "bm25_index",
 ]

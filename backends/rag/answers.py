@@ -22,7 +22,16 @@ from backends.rag.generate import (
 )
 from backends.rag.index import Index
 from backends.rag.marginal import DEFAULT_TEMPERATURE, log_prior_of
-from backends.rag.retrieval import DEFAULT_K, Hit, check_k, check_question, retrieve
+from backends.rag.retrieval import (
+    DEFAULT_ALPHA,
+    DEFAULT_K,
+    RETRIEVAL_MODES,
+    Hit,
+    check_k,
+    check_question,
+    check_retrieval,
+    retrieve,
+)
 
 if TYPE_CHECKING:
     from backends.models import LoadedModel
@@ -49,11 +58,13 @@ class Answer:
     model: str
     seconds: float
     warning: str  # e.g. no passage scored well
+    retrieval: str = RETRIEVAL_MODES[0]  # the retriever that chose the passages (RETRIEVAL_MODES)
+    fusion: str = "rrf"  # hybrid's fusion
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("question", "mode", "text", "tokens", "token_posteriors",
                                            "token_logprobs", "passage_posterior", "logprob", "candidates",
-                                           "spans", "model", "seconds", "warning")}
+                                           "spans", "model", "seconds", "warning", "retrieval", "fusion")}
         d["passages"] = [h.to_dict() for h in self.passages]
         d["retrieved"] = [h.to_dict() for h in self.retrieved]
         return d
@@ -140,8 +151,9 @@ def run_modes(lm: "LoadedModel", question: str, hits: list[Hit], modes: Sequence
 
 
 def low_score_warning(hits: list[Hit]) -> str:
-    if hits and hits[0].score < LOW_SCORE:
-        return (f"No passage matches the question well (best score {hits[0].score:.2f}, below {LOW_SCORE}): the "
+    best = max((h.score for h in hits), default=LOW_SCORE)
+    if best < LOW_SCORE:
+        return (f"No passage matches the question well (best score {best:.2f}, below {LOW_SCORE}): the "
                 "corpus may not hold the answer, so treat the answer with extra suspicion.")
     return ""
 
@@ -155,20 +167,24 @@ def _candidates(lm: "LoadedModel", res: SequenceResult) -> list[dict]:
 
 def answer(index: Index, question: str, mode: str = "token", k: int = DEFAULT_K, *,
            temperature: float = DEFAULT_TEMPERATURE, max_new_tokens: int = DEFAULT_NEW_TOKENS,
-           lm: "LoadedModel | str | None" = None, time_budget_s: float | None = None) -> Answer:
+           lm: "LoadedModel | str | None" = None, time_budget_s: float | None = None,
+           retrieval: str = RETRIEVAL_MODES[0], fusion: str = "rrf", alpha: float = DEFAULT_ALPHA) -> Answer:
     """Retrieve k passages and answer with one mode: "token", "sequence", "top1" or "none".
 
-    ``time_budget_s`` bounds retrieval and generation (None: no budget; the app passes its request budget).
+    ``retrieval``: "hybrid" (default), "dense" or "bm25", with ``fusion``/``alpha`` for hybrid (see
+    :func:`~backends.rag.retrieval.retrieve`). ``time_budget_s`` bounds retrieval and generation (None: no
+    budget; the app passes its request budget).
     """
     if mode not in MODES:
         raise InputError(f"Mode must be one of {', '.join(MODES)}, got {mode!r}.")
+    retrieval, fusion, alpha = check_retrieval(retrieval, fusion, alpha)
     question = check_question(question)
     k = check_k(k, index)
     max_new_tokens = check_count(max_new_tokens, what="Answer token limit", low=1, high=limits().max_new_tokens)
     t0 = time.perf_counter()
     model = generator(lm)  # loading is not part of the request's budget: it happens once
     deadline = Deadline(time_budget_s)
-    hits = retrieve(index, question, k, temperature)
+    hits = retrieve(index, question, k, temperature, mode=retrieval, fusion=fusion, alpha=alpha)
     res = run_modes(model, question, hits, [mode], max_new_tokens=max_new_tokens, deadline=deadline)[mode]
     text, tokens = texts_of(model, res.ids)
     used = {"none": [], "top1": hits[:1]}.get(mode, hits)
@@ -180,4 +196,5 @@ def answer(index: Index, question: str, mode: str = "token", k: int = DEFAULT_K,
                   passage_posterior=[float(v) for v in getattr(res, "passage_posterior", [])],
                   logprob=float(res.logprob), candidates=_candidates(model, seq) if seq else [],
                   spans=[find_span(h.passage.text, text) for h in used], model=model.name,
-                  seconds=time.perf_counter() - t0, warning=low_score_warning(hits))
+                  seconds=time.perf_counter() - t0, warning=low_score_warning(hits), retrieval=retrieval,
+                  fusion=fusion)

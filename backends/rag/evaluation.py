@@ -17,7 +17,17 @@ from backends.rag.answers import MODES, generator, run_modes, short_answer, text
 from backends.rag.corpus import ASSETS
 from backends.rag.index import Index
 from backends.rag.marginal import DEFAULT_TEMPERATURE
-from backends.rag.retrieval import DEFAULT_K, check_k, retrieve, with_prior
+from backends.rag.retrieval import (
+    DEFAULT_ALPHA,
+    DEFAULT_K,
+    FUSION_DEPTH,
+    RETRIEVAL_MODES,
+    check_k,
+    check_question,
+    check_retrieval,
+    hits_from,
+    rankings,
+)
 
 if TYPE_CHECKING:
     from backends.models import LoadedModel
@@ -71,12 +81,14 @@ class Report:
     n: int
     k: int
     modes: list[str]
-    recall: dict[int, float]  # recall@n of the passage holding the answer, n in (1, 5, 10)
+    recall: dict[int, float]  # recall@n of the passage holding the answer, n in (1, 5, 10), by ``retrieval``
     exact_match: dict[str, float]  # per mode
     f1: dict[str, float]
     contains: dict[str, float]
     records: list[dict]  # one per question
     seconds: float
+    retrieval: str = RETRIEVAL_MODES[0]  # the retriever whose passages the generator saw
+    recall_by_retrieval: dict[str, dict[int, float]] | None = None  # recall@n of every retriever, same run
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -85,28 +97,36 @@ class Report:
 def evaluate_iter(index: Index, qa_pairs: Sequence[dict], k: int = DEFAULT_K, *,
                   modes: Sequence[str] = MODES, temperature: float = DEFAULT_TEMPERATURE,
                   max_new_tokens: int = 16, lm: "LoadedModel | str | None" = None,
-                  deadline: Deadline | float | None = None) -> Iterable[dict]:
-    """One record per question: retrieval ranks and, for each mode, the answer and its EM/F1.
+                  deadline: Deadline | float | None = None, retrieval: str = RETRIEVAL_MODES[0],
+                  fusion: str = "rrf", alpha: float = DEFAULT_ALPHA) -> Iterable[dict]:
+    """One record per question: the answer passage's rank under every retriever and, for each mode, the
+    answer (from the passages of ``retrieval``) and its EM/F1.
 
     ``deadline`` (a :class:`Deadline` or a ``time.monotonic()`` value; None: none) bounds the whole run.
     """
     modes = [m for m in MODES if m in modes]
     k = check_k(k, index)
+    retrieval, fusion, alpha = check_retrieval(retrieval, fusion, alpha)
     model = generator(lm) if modes else None
     deadline = Deadline.of(deadline)
-    depth = max(max(RECALL_AT), k)
+    depth = max(max(RECALL_AT), k, FUSION_DEPTH)
     for qa in qa_pairs:
         golds = [qa["answer"], *qa.get("aliases", [])]
-        hits_all = retrieve(index, qa["question"], min(depth, index.size), temperature)
-        ranks = [h.passage.pid for h in hits_all]
-        rank = ranks.index(qa["pid"]) + 1 if qa.get("pid") in ranks else None
+        r = rankings(index, check_question(qa["question"]), depth, fusion=fusion, alpha=alpha)
+        ranked = r.order(retrieval)
         rec = {"id": qa.get("id"), "question": qa["question"], "answer": qa["answer"], "gold_pid": qa.get("pid"),
-               "gold_rank": rank, "top_pid": ranks[0] if ranks else None,
-               "top_score": round(hits_all[0].score, 4) if hits_all else None}
+               "retrieval": retrieval, "top_pid": int(ranked[0]) if len(ranked) else None,
+               "top_score": round(float(r.dense_scores[ranked[0]]), 4) if len(ranked) else None}
+        for m in RETRIEVAL_MODES:
+            rank = r.position(m, qa["pid"]) if qa.get("pid") is not None else None
+            rec[f"gold_rank_{m}"] = rank
+            for n in RECALL_AT:
+                rec[f"recall@{n}_{m}"] = float(rank is not None and rank <= n)
+        rec["gold_rank"] = rec[f"gold_rank_{retrieval}"]
         for n in RECALL_AT:
-            rec[f"recall@{n}"] = float(rank is not None and rank <= n)
+            rec[f"recall@{n}"] = rec[f"recall@{n}_{retrieval}"]
         if modes:
-            hits = with_prior(hits_all[:k], temperature)
+            hits = hits_from(index, r, retrieval, k, temperature)
             res = run_modes(model, qa["question"], hits, modes, max_new_tokens=max_new_tokens, deadline=deadline)
             for m in modes:
                 text = texts_of(model, res[m].ids)[0]
@@ -117,20 +137,25 @@ def evaluate_iter(index: Index, qa_pairs: Sequence[dict], k: int = DEFAULT_K, *,
         yield rec
 
 
-def summarize(records: Sequence[dict], k: int, modes: Sequence[str], seconds: float) -> Report:
+def summarize(records: Sequence[dict], k: int, modes: Sequence[str], seconds: float,
+              retrieval: str = RETRIEVAL_MODES[0]) -> Report:
     n = len(records)
     mean = lambda key: float(np.mean([r[key] for r in records])) if n else float("nan")  # noqa: E731
     modes = [m for m in MODES if m in modes]
-    return Report(n=n, k=k, modes=modes, recall={r: mean(f"recall@{r}") for r in RECALL_AT},
+    by = {m: {r: mean(f"recall@{r}_{m}") for r in RECALL_AT} for m in RETRIEVAL_MODES}
+    return Report(n=n, k=k, modes=modes, recall=dict(by[retrieval]),
                   exact_match={m: mean(f"{m}_em") for m in modes}, f1={m: mean(f"{m}_f1") for m in modes},
-                  contains={m: mean(f"{m}_contains") for m in modes}, records=list(records), seconds=seconds)
+                  contains={m: mean(f"{m}_contains") for m in modes}, records=list(records), seconds=seconds,
+                  retrieval=retrieval, recall_by_retrieval=by)
 
 
 def evaluate(index: Index, qa_pairs: Sequence[dict] | None = None, k: int = DEFAULT_K, *,
              modes: Sequence[str] = MODES, temperature: float = DEFAULT_TEMPERATURE, max_new_tokens: int = 16,
              lm: "LoadedModel | str | None" = None, progress: ProgressFn | None = None,
-             time_budget_s: float | None = None) -> Report:
-    """Recall@1/5/10 of the passage holding each answer, and exact match / F1 per mode.
+             time_budget_s: float | None = None, retrieval: str = RETRIEVAL_MODES[0], fusion: str = "rrf",
+             alpha: float = DEFAULT_ALPHA) -> Report:
+    """Recall@1/5/10 of the passage holding each answer under every retriever, and exact match / F1 per
+    mode with the passages of ``retrieval`` ("hybrid", "dense" or "bm25"; ``fusion``/``alpha`` for hybrid).
 
     ``qa_pairs`` default to the built-in set; ``modes=()`` evaluates retrieval alone (seconds).
     ``time_budget_s`` bounds the whole run (None: no budget).
@@ -144,8 +169,9 @@ def evaluate(index: Index, qa_pairs: Sequence[dict] | None = None, k: int = DEFA
     t0 = time.perf_counter()
     records = []
     for i, rec in enumerate(evaluate_iter(index, qa_pairs, k, modes=modes, temperature=temperature,
-                                          max_new_tokens=max_new_tokens, lm=lm, deadline=Deadline(time_budget_s))):
+                                          max_new_tokens=max_new_tokens, lm=lm, deadline=Deadline(time_budget_s),
+                                          retrieval=retrieval, fusion=fusion, alpha=alpha)):
         records.append(rec)
         if progress:
             progress((i + 1) / len(qa_pairs), f"Question {i + 1}/{len(qa_pairs)}")
-    return summarize(records, k, modes, time.perf_counter() - t0)
+    return summarize(records, k, modes, time.perf_counter() - t0, check_retrieval(retrieval)[0])

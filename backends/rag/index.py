@@ -11,6 +11,7 @@ default corpus is pinned.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -49,6 +50,7 @@ from backends.rag.corpus import (
 
 if TYPE_CHECKING:
     from backends.models import LoadedModel
+    from backends.rag.sparse import Bm25Index
 
 log = logging.getLogger("backends.rag")
 
@@ -83,18 +85,30 @@ class Index:
     def size(self) -> int:
         return len(self.passages)
 
+    @functools.cached_property
+    def bm25(self) -> "Bm25Index":
+        """The BM25 index over the same passages (built or loaded at first use, then kept on this object)."""
+        from backends.rag.sparse import bm25_index
+
+        return bm25_index(self.passages, use_cache=bool(self.cache_path),
+                          cache_dir=Path(self.cache_path).parent if self.cache_path else None,
+                          pin=self.name == DEFAULT_CORPUS)
+
     def status(self) -> dict:
-        return {"corpus": self.name, "passages": self.size, "dim": int(self.embeddings.shape[1]),
-                "embedder": self.embedder, "index": self.kind, "source": self.source,
-                "seconds": round(self.seconds, 2), "key": self.key[:16], "cached": bool(self.cache_path)}
+        out = {"corpus": self.name, "passages": self.size, "dim": int(self.embeddings.shape[1]),
+               "embedder": self.embedder, "index": self.kind, "source": self.source,
+               "seconds": round(self.seconds, 2), "key": self.key[:16], "cached": bool(self.cache_path)}
+        if "bm25" in self.__dict__:  # built already: say how
+            out["bm25"] = self.bm25.status()
+        return out
 
 
 def embedder_id(emb: "LoadedModel") -> str:
     """Name the embeddings come from: registry name plus the package version where packaged."""
-    from backends.models import PACKAGE_ST, package_version
+    from backends.models import PACKAGE_ST, PACKAGE_ZIP, package_version
 
     spec = emb.spec
-    version = package_version(spec.location) if spec.source == PACKAGE_ST else spec.location
+    version = package_version(spec.location) if spec.source in (PACKAGE_ST, PACKAGE_ZIP) else spec.location
     return f"{spec.name}@{version}"
 
 
@@ -244,8 +258,11 @@ _memo: Memo[tuple[str, str], Index] = Memo(MEMO_SIZE, pinned=lambda index: index
 
 
 def forget_memo() -> None:
-    """Drop the in-memory indexes (tests and benchmarks use this to measure loads from disk)."""
+    """Drop the in-memory indexes, dense and BM25 (tests and benchmarks use this to measure loads from disk)."""
+    from backends.rag import sparse
+
     _memo.clear()
+    sparse.forget_memo()
 
 
 def _from_disk(root: Path, key: str, kind: str) -> Index | None:
@@ -389,6 +406,8 @@ def build_index(sources: Sequence[str | Path] | str | Path | None = None, *, fil
     key = index_key(corpus_hash(corpus.passages), emb_id)
     req = _Request(corpus, kind, emb_model, emb_id, emb_name, key, Path(cache_dir) if cache_dir else cache_root(),
                    use_cache, use_asset, time_budget_s, progress, t0)
-    if not use_cache:
-        return _load_or_build(req)
-    return _memo.get_or_build((key, kind), lambda: _load_or_build(req))  # two requests for one corpus build it once
+    index = _load_or_build(req) if not use_cache else _memo.get_or_build((key, kind), lambda: _load_or_build(req))
+    if "bm25" not in index.__dict__:  # two requests for one corpus build each index once (the memos)
+        progress(0.98, "Building the BM25 index")
+        index.bm25  # noqa: B018 (built now, with the progress bar, rather than at the first question)
+    return index

@@ -16,9 +16,11 @@ def test_answer_an_example_end_to_end(client):
     md, passages = out["answer"], out["passages"]
     assert "RAG-Token" in md and "17," in md  # the index status names its ~17,800 passages
     assert out["heat"] is not None and out["prior"] is not None
-    assert "McKinley" in passages and "harbor of Havana" in passages and "score" in passages
+    assert "McKinley" in passages and "harbor of Havana" in passages and "cosine" in passages
+    assert "dense 1" in passages or "BM25 1" in passages  # each passage shows its rank under every retriever
     saved = json.load(open(out["export"]))
-    assert saved["mode"] == "token" and len(saved["retrieved"]) == 3
+    assert saved["mode"] == "token" and len(saved["retrieved"]) == 3 and saved["retrieval"] == "hybrid"
+    assert [h["fused_rank"] for h in saved["retrieved"]] == [1, 2, 3]
     assert len(saved["token_posteriors"]) == len(saved["tokens"]) > 0
     assert all(abs(sum(row) - 1) < 1e-6 for row in saved["token_posteriors"])
     assert "harbor of Havana" in saved["retrieved"][0]["text"]
@@ -42,8 +44,25 @@ def test_bad_input_gets_clear_messages(client):
         client.predict(QUESTION, MINE, None, "  ", "flat", 3, "token", 0.1, 12, api_name="/rag_answer")
 
 
+def test_each_retrieval_mode(client):
+    by_mode = {}
+    for mode, fusion in (("dense", "rrf"), ("bm25", "rrf"), ("hybrid", "weighted")):
+        out = ANSWER.unpack(client.predict(QUESTION, SOTU, None, "", "flat", 3, "top1", 0.1, 4, mode, fusion, 0.5,
+                                           api_name="/rag_answer"))
+        by_mode[mode] = json.load(open(out["export"]))["retrieved"]
+        assert all(h["retriever"] == mode for h in by_mode[mode])
+    assert [h["dense_rank"] for h in by_mode["dense"]] == [1, 2, 3]
+    assert [h["bm25_rank"] for h in by_mode["bm25"]] == [1, 2, 3]
+    with pytest.raises(Exception, match="not in the list of choices|Retrieval must be"):
+        client.predict(QUESTION, SOTU, None, "", "flat", 3, "top1", 0.1, 4, "sparse", "rrf", 0.5,
+                       api_name="/rag_answer")
+
+
 def test_evaluate_retrieval_only(client):
     out = EVALUATION.unpack(client.predict(5, 5, [], 0.1, 12, api_name="/rag_evaluate"))
     assert "5 of 5 questions" in out["summary"] and "recall@5" in out["summary"]
+    for label in ("hybrid (dense + BM25)", "dense (embeddings)", "BM25 (words)"):
+        assert label in out["summary"]
     assert open(out["csv"]).read().count("\n") >= 6
-    assert json.load(open(out["json"]))["n"] == 5
+    saved = json.load(open(out["json"]))
+    assert saved["n"] == 5 and set(saved["recall_by_retrieval"]) == {"hybrid", "dense", "bm25"}

@@ -21,4 +21,5 @@ def test_rag_example_end_to_end(page, artifacts):
     assert "McKinley's 1898" in page.get_by_label("Question").locator("visible=true").first.input_value()
     assert page.get_by_text("1898 McKinley").count() >= 1  # passages labelled by year and president
     assert page.locator("mark").count() >= 1  # the answer span highlighted in a passage
+    assert page.get_by_text("fused 1").count() >= 1  # hybrid retrieval: each passage shows its three ranks
     assert page.js_errors == []

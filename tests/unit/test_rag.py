@@ -2,64 +2,25 @@
 and the batched KV-cache decoders checked against plain separate forward passes of a tiny random Llama."""
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 
 import numpy as np
 import pytest
 import torch
 
-from backends import cache, models
+from backends import cache
 from backends import decoding as D
 from backends import lm as LM
 from backends import rag as R
 from backends.config import InputError
 from tests.fakes import tiny_lm
-
-
-# ----- fakes ----------------------------------------------------------------------------------------
-class HashEmbedder:
-    """Bag-of-words vectors from hashed lower-case words: texts sharing words get high inner products."""
-
-    dim = 1024
-
-    def encode(self, texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=False, show_progress_bar=False):
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in re.findall(r"[a-z0-9]+", t.lower()):
-                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
-            out[i, 0] += 1e-3  # no all-zero rows
-        return out
-
-
-def _loaded(name, role, model, tok):
-    spec = models.ModelSpec(name, role, models.LOCAL, f"/nonexistent/{name}")
-    return models.LoadedModel(spec, model, tok, "cpu", "float32", 0, 0, 0.0, "folder")
+from tests.rag_helpers import DOCS, fake_rag_registry
 
 
 @pytest.fixture()
 def fake_registry(tmp_path):
-    """A real registry whose embedder slot is the hash embedder and whose chat slot is a tiny Llama."""
-    reg = models.ModelRegistry("tiny", cache_dir=tmp_path / "cache", device="cpu")
-    tiny = tiny_lm(seed=3)
-    for loaded in (_loaded("hash-embedder", models.EMBEDDER, HashEmbedder(), None), tiny):
-        reg.register(loaded.spec)
-        reg._entry(loaded.spec.name).loaded = loaded  # the registry has no public way to hold a fake
-    reg.set_slot("embedder", "hash-embedder")
-    reg.set_slot("chat", "tiny-llama")
-    reg.set_slot("reader", "tiny-llama")  # the RAG generator
-    R.forget_memo()
-    with models.use_registry(reg):
+    with fake_rag_registry(tmp_path) as reg:
         yield reg
-    R.forget_memo()
-
-
-DOCS = [
-    "the cat sat on the mat. it was a sunny day in the garden.",
-    "paris is the capital of france. the eiffel tower stands there.",
-    "the river missouri was explored by lewis and clark.",
-]
 
 
 # ----- marginalisation arithmetic -------------------------------------------------------------------
@@ -343,7 +304,7 @@ def test_changed_corpus_gets_a_new_entry(fake_registry):
 def test_retrieve_ranks_by_inner_product_with_a_prior(fake_registry, kind):
     texts = [f"{d} " + " ".join(f"filler{i}_{j}" for j in range(95)) for i, d in enumerate(DOCS * 20)]
     idx = R.build_index(texts=texts, kind=kind)
-    hits = R.retrieve(idx, "paris capital france eiffel tower", k=5)
+    hits = R.retrieve(idx, "paris capital france eiffel tower", k=5, mode="dense")
     assert len(hits) == 5 and "paris" in hits[0].passage.text
     assert [h.rank for h in hits] == list(range(5))
     assert all(hits[i].score >= hits[i + 1].score - 1e-6 for i in range(4))

@@ -1,0 +1,123 @@
+"""Retrieval benchmark: dense, BM25 and hybrid retrieval on the default corpus, all figures from one run.
+
+    .venv/bin/python bench/bench_retrieval.py [--profile cpu] [--queries 100] [--k 5]
+                                              [--embedder-folder DIR [--embeddings FILE.npy] [--sample N]]
+
+1. BM25 index over the default corpus's passages: built from scratch, then loaded from its cache folder.
+   Target (issue #16): build under 10 s.
+2. Retrieval latency per mode, median over ``--queries`` built-in questions, query embedding included
+   (what :func:`backends.rag.retrieve` costs a request). Target: under 30 ms in every mode.
+3. Recall@1/5/10 of the passage holding each answer, on the whole built-in QA set, for dense, BM25 and
+   hybrid (reciprocal-rank fusion), and for weighted fusion at a few dense weights alpha.
+4. ``--embedder-folder``: another sentence-transformers embedder (e.g. all-mpnet-base-v2 from its package):
+   the seconds to embed ``--sample`` passages, extrapolated to the corpus, and with ``--embeddings`` (the
+   whole corpus embedded by it, rows in passage order) the dense and hybrid recall it reaches.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backends import models  # noqa: E402
+from backends import rag as R  # noqa: E402
+from backends.rag import sparse  # noqa: E402
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def recall_table(index: R.Index, qa: list[dict], label: str) -> None:
+    rep = R.evaluate(index, qa, modes=())
+    for mode, recall in rep.recall_by_retrieval.items():
+        name = f"{label} {R.RETRIEVAL_LABELS[mode]}" + (" (RRF)" if mode == "hybrid" else "")
+        print(f"  {name:<48}" + "  ".join(f"recall@{n} {recall[n]:.3f}" for n in R.RECALL_AT))
+    for alpha in (0.3, 0.5, 0.7):
+        recall = R.evaluate(index, qa, modes=(), fusion="weighted", alpha=alpha).recall
+        name = f"{label} hybrid (weighted, alpha {alpha})"
+        print(f"  {name:<48}" + "  ".join(f"recall@{n} {recall[n]:.3f}" for n in R.RECALL_AT))
+
+
+def other_embedder(args, index: R.Index, qa: list[dict]) -> None:
+    reg = models.registry()
+    spec = models.spec_from_location("bench-embedder", args.embedder_folder, role=models.EMBEDDER)
+    reg.register(spec)
+    emb = reg.get(spec.name)
+    passages = R.default_passages()
+    texts = [p.embed_text() for p in passages[: args.sample]]
+    R.embed_texts(emb, texts[:8])  # warm-up
+    _, t = _timed(lambda: R.embed_texts(emb, texts))
+    print(f"{args.embedder_folder}: {len(texts)} passages embedded in {t:.1f} s -> "
+          f"{t * len(passages) / len(texts) / 60:.0f} min for all {len(passages):,} (extrapolated); MiniLM's whole "
+          "corpus ships as an asset")
+    if not args.embeddings:
+        return
+    vectors = R.normalise(np.load(args.embeddings).astype(np.float32))
+    if vectors.shape[0] != len(passages):
+        sys.exit(f"--embeddings holds {vectors.shape[0]} rows, the corpus {len(passages)} passages")
+    other = R.Index("sotu", index.passages, vectors, R.make_faiss(vectors), "bench", R.embedder_id(emb), spec.name)
+    other.__dict__["bm25"] = index.bm25  # the same passages: share the BM25 index
+    print(f"Recall on all {len(qa)} built-in questions with {spec.location} ({vectors.shape[1]}-d):")
+    recall_table(other, qa, "other:")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--profile", default="cpu", help="model profile: cpu (default models) or tiny")
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--embedder-folder", default="", help="a sentence-transformers folder to compare with")
+    ap.add_argument("--embeddings", default="", help="the whole corpus embedded by it (.npy, passage order)")
+    ap.add_argument("--sample", type=int, default=256, help="passages embedded to time the other embedder")
+    args = ap.parse_args()
+    models.configure(args.profile)
+    passages = R.default_passages()
+    index = R.build_index()
+    print(f"Default corpus: {len(passages):,} passages; dense index {index.embedder} ({index.source})")
+
+    # 1. BM25 build and cache.
+    fresh, t_build = _timed(lambda: sparse.bm25_index(passages, use_cache=False))
+    with tempfile.TemporaryDirectory() as tmp:
+        sparse.forget_memo()
+        _, t_first = _timed(lambda: sparse.bm25_index(passages, cache_dir=tmp))
+        sparse.forget_memo()
+        cached, t_cache = _timed(lambda: sparse.bm25_index(passages, cache_dir=tmp))
+    print(f"BM25 index: {fresh.vocabulary:,} terms; built from scratch in {t_build:.2f} s (target < 10 s), "
+          f"built and cached {t_first:.2f} s, loaded from the cache {t_cache:.2f} s ({cached.source})")
+
+    # 2. Latency per mode.
+    qa = R.load_qa()
+    questions = [qa[i % len(qa)]["question"] for i in range(args.queries)]
+    for mode, fusion in (("dense", "rrf"), ("bm25", "rrf"), ("hybrid", "rrf"), ("hybrid", "weighted")):
+        R.retrieve(index, questions[0], k=args.k, mode=mode, fusion=fusion)  # warm-up
+        times = [_timed(lambda q=q, m=mode, f=fusion: R.retrieve(index, q, k=args.k, mode=m, fusion=f))[1]
+                 for q in questions]
+        label = f"{mode}{' (' + fusion + ')' if mode == 'hybrid' else ''}"
+        print(f"retrieval {label:<18} k={args.k}: median {1e3 * statistics.median(times):5.1f} ms, "
+              f"p90 {1e3 * np.percentile(times, 90):5.1f} ms over {len(questions)} queries (target < 30 ms)")
+    vec = R.embed_query(index, questions[0])
+    _, t_embed = _timed(lambda: [R.embed_query(index, q) for q in questions[:20]])
+    _, t_bm25 = _timed(lambda: [index.bm25.scores(q) for q in questions[:20]])
+    _, t_faiss = _timed(lambda: [index.faiss_index.search(vec, 100) for _ in range(20)])
+    print(f"  parts: query embedding {1e3 * t_embed / 20:.1f} ms, BM25 scores {1e3 * t_bm25 / 20:.1f} ms, "
+          f"FAISS top-100 {1e3 * t_faiss / 20:.2f} ms")
+
+    # 3. Recall per mode.
+    print(f"Recall on all {len(qa)} built-in questions (k for generation does not matter here):")
+    recall_table(index, qa, "")
+    if args.embedder_folder:
+        other_embedder(args, index, qa)
+
+
+if __name__ == "__main__":
+    main()
