@@ -139,6 +139,16 @@ def _fuse(dense: np.ndarray, bm25: np.ndarray, dense_scores: np.ndarray, bm25_sc
     return dict(zip(cand.tolist(), mix.tolist()))
 
 
+def dense_scores_of(index: Index, q: np.ndarray) -> np.ndarray:
+    """(n,) d(z)^T q(x) of every passage, computed by torch: a numpy matrix product would leave OpenBLAS's
+    threads spinning and slow the next query embedding, which runs in torch's thread pool, by about 25 ms
+    (measured: 17 ms for the embedding alone, 41 ms after a numpy product; 19 ms after this one)."""
+    import torch
+
+    with torch.inference_mode():
+        return (torch.from_numpy(index.embeddings) @ torch.from_numpy(np.ascontiguousarray(q))).numpy()
+
+
 def rankings(index: Index, question: str, depth: int = FUSION_DEPTH, *, fusion: str = "rrf",
              alpha: float = DEFAULT_ALPHA, query: np.ndarray | None = None) -> Rankings:
     """Every retriever's list for a question (``depth`` passages each) and the hybrid fusion of the two."""
@@ -147,7 +157,7 @@ def rankings(index: Index, question: str, depth: int = FUSION_DEPTH, *, fusion: 
     q = np.ascontiguousarray(q, dtype=np.float32)
     _, ids = index.faiss_index.search(q, depth)
     dense = ids[0][ids[0] >= 0].astype(np.int64)  # approximate indexes may return fewer
-    dense_scores = index.embeddings @ q[0]
+    dense_scores = dense_scores_of(index, q[0])
     bm25_scores = index.bm25.scores(question)
     positive = np.flatnonzero(bm25_scores > 0)
     top = positive[np.argsort(-bm25_scores[positive], kind="stable")[:depth]]

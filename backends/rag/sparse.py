@@ -15,6 +15,7 @@ rebuilt when a check fails. Built indexes stay in a small memo in which the defa
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -34,6 +35,7 @@ K1, B = 1.5, 0.75  # Lucene's defaults, which bm25s uses
 MEMO_SIZE = 4
 
 
+@functools.lru_cache(maxsize=1)
 def _stemmer() -> Any:
     import Stemmer  # PyStemmer: Snowball stemmers in C
 
