@@ -82,8 +82,11 @@ def _index(corpus: str, files, pasted: str, kind: str, progress, embedder: str |
     embedder = check_embedder(embedder)
     cb = (lambda f, m: progress(f, desc=m)) if progress is not None else None
     if corpus == CORPORA[0]:
-        # The profile's embedder loads the shipped embeddings in seconds; another one embeds the whole corpus
-        # once (minutes, cached afterwards): it gets the cap on long runs the user starts on purpose.
+        # The profile's embedder loads the shipped embeddings in seconds. Another one must embed all 17,796
+        # passages once (all-mpnet-base-v2: about 90 minutes on two CPU cores, measured): on a CPU that is a
+        # job for the command line, not for a request; on a GPU it is a minute or two, with progress.
+        if embedder and registry().device == "cpu" and not R.default_index_ready(embedder, kind):
+            raise InputError(prose("embedder-not-built").strip().format(embedder=embedder))
         return R.build_index(kind=kind, progress=cb, embedder=embedder, time_budget_s=limits().max_run_s)
     paths, texts = _files(files), [pasted] if pasted and pasted.strip() else []
     if not paths and not texts:

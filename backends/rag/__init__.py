@@ -128,6 +128,7 @@ from backends.rag.index import (
     cached_faiss,
     check_asset,
     corpus_of,
+    default_index_ready,
     embed_texts,
     embedder_id,
     forget_memo,
@@ -194,8 +195,8 @@ __all__ = [
     # backends.rag.index
     "ASSET_CHECK_MIN_COS", "ASSET_CHECK_PASSAGES", "ASSET_EMBEDDINGS", "ASSET_META", "CACHE_FORMAT", "INDEX_KINDS",
     "MEMO_SIZE", "Corpus", "Index", "build_index", "cache_root", "cached_faiss", "check_asset", "corpus_of",
-    "embed_texts", "embedder_id", "forget_memo", "index_key", "load_cache", "lookup", "make_faiss", "save_cache",
-    "write_default_asset",
+    "default_index_ready", "embed_texts", "embedder_id", "forget_memo", "index_key", "load_cache", "lookup",
+    "make_faiss", "save_cache", "write_default_asset",
     # backends.rag.marginal
     "DEFAULT_TEMPERATURE", "log_prior_of", "retrieval_prior", "sequence_marginal", "sequence_posterior",
     "token_mixture", "token_posterior",

@@ -49,7 +49,7 @@ from backends.rag.corpus import (
 )
 
 if TYPE_CHECKING:
-    from backends.models import LoadedModel
+    from backends.models import LoadedModel, ModelSpec
     from backends.rag.sparse import Bm25Index
 
 log = logging.getLogger("backends.rag")
@@ -103,11 +103,11 @@ class Index:
         return out
 
 
-def embedder_id(emb: "LoadedModel") -> str:
+def embedder_id(emb: "LoadedModel | ModelSpec") -> str:
     """Name the embeddings come from: registry name plus the package version where packaged."""
     from backends.models import PACKAGE_ST, PACKAGE_ZIP, package_version
 
-    spec = emb.spec
+    spec = getattr(emb, "spec", emb)
     version = package_version(spec.location) if spec.source in (PACKAGE_ST, PACKAGE_ZIP) else spec.location
     return f"{spec.name}@{version}"
 
@@ -286,6 +286,30 @@ def lookup(key: str, kind: str = "flat", cache_dir: Path | None = None) -> Index
     root = Path(cache_dir) if cache_dir else cache_root()
     index = _from_disk(root, key, kind)
     return _memo.put((key, kind), index) if index is not None else None
+
+
+def default_index_ready(embedder: str | None = None, kind: str = "flat") -> bool:
+    """Whether the default corpus's index for ``embedder`` (None: the profile's) loads without embedding the
+    corpus: it is in memory or in the cache folder, or its embeddings ship with the app and match."""
+    from backends.models import registry
+
+    reg = registry()
+    spec = reg.spec(reg.resolve(embedder, slot="embedder"))
+    passages = default_passages()
+    emb_id = embedder_id(spec)
+    key = index_key(corpus_hash(passages), emb_id)
+    if _memo.get((key, kind)) is not None:
+        return True
+    try:
+        check_manifest(cache_root() / key, format=CACHE_FORMAT, key=key)
+        return True
+    except CacheError:
+        pass
+    try:
+        meta = json.loads(ASSET_META.read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("embedder") == emb_id and meta.get("corpus_hash") == corpus_hash(passages)
 
 
 @dataclass(frozen=True)

@@ -145,3 +145,19 @@ def test_evaluation_reports_recall_of_every_retriever(fake_registry):
     for rec in rep.records:
         assert rec["gold_rank"] == rec["gold_rank_bm25"] == 1
         assert {f"recall@5_{m}" for m in R.RETRIEVAL_MODES} <= set(rec)
+
+
+def test_default_index_ready_only_when_it_loads_without_embedding(fake_registry, monkeypatch):
+    from backends.rag import index as I
+
+    small = tuple(R.Passage(i, "d", "", t) for i, t in enumerate(DOCS))
+    monkeypatch.setattr(I, "default_passages", lambda: small)
+    assert not R.default_index_ready()  # the shipped asset is another embedder's, and nothing is cached
+    built = R.build_index()
+    assert built.source == "built" and R.default_index_ready()
+    R.forget_memo()
+    assert R.default_index_ready()  # from the cache folder
+    for p in (fake_registry.cache_dir / "rag" / built.key).iterdir():
+        p.unlink()
+    R.forget_memo()
+    assert not R.default_index_ready()
