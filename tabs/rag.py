@@ -40,10 +40,15 @@ def examples() -> list[dict]:
     return json.loads((R.ASSETS / "examples.json").read_text(encoding="utf-8"))
 
 
-@functools.lru_cache(maxsize=1)
-def qa_set() -> list[dict]:
-    """The built-in QA set, or [] when its file is missing."""
-    return R.load_qa() if R.QA_PATH.exists() else []
+QA_SETS = {"built-in": R.QA_PATH, "reworded": R.QA_REWORDED_PATH}
+QA_SET_CHOICES = [("built-in: 107 questions, written from their passages", "built-in"),
+                  ("reworded: 22 of them in other words", "reworded")]
+
+
+@functools.lru_cache(maxsize=None)
+def qa_set(name: str = "built-in") -> list[dict]:
+    """A built-in QA set, or [] when its file is missing."""
+    return R.load_qa(QA_SETS[name]) if QA_SETS[name].exists() else []
 
 
 def _files(files) -> list[str]:
@@ -182,12 +187,14 @@ def report_markdown(rep: R.Report, done: int, total: int) -> str:
 @gpu
 def run_evaluation(n_questions: float, k: float, modes: list[str], temperature: float, max_tokens: float,
                    retrieval: str = R.RETRIEVAL_MODES[0], fusion: str = "rrf", alpha: float = R.DEFAULT_ALPHA,
-                   embedder: str = "", progress: gr.Progress = gr.Progress()):
-    """Evaluate on the first n built-in questions; streams the running figures after each question."""
-    qa = qa_set()
+                   embedder: str = "", questions: str = "built-in", progress: gr.Progress = gr.Progress()):
+    """Evaluate on the first n questions of a built-in set; streams the running figures after each question."""
+    if questions not in QA_SETS:
+        raise InputError(f"Questions must be one of {', '.join(QA_SETS)}.")
+    qa = qa_set(questions)
     if not qa:
-        raise InputError("The built-in QA set is missing (assets/rag/qa.jsonl); run scripts/build_rag_qa.py.")
-    n = check_count(n_questions, what="Number of questions", low=1, high=len(qa))
+        raise InputError(f"The QA set {QA_SETS[questions].name} is missing; run scripts/build_rag_qa.py.")
+    n = min(check_count(n_questions, what="Number of questions", low=1, high=len(qa_set())), len(qa))
     k = R.check_k(k)
     modes = [m for m in (modes or []) if m in R.MODES]
     temperature = check_number(temperature, what="Temperature", low=0.01, high=10.0)
@@ -207,7 +214,8 @@ def run_evaluation(n_questions: float, k: float, modes: list[str], temperature: 
         if modes or i + 1 == n:  # retrieval alone takes milliseconds a question: show it once, at the end
             yield EVALUATION.pack(summary=report_markdown(rep, i + 1, n), plot=recall_figure(rep),
                                   table=_table(records, modes), csv=None, json=None)
-    settings = {"k": k, "modes": modes, "temperature": temperature, "max_new_tokens": max_tokens, "n": n,
+    settings = {"questions": questions, "k": k, "modes": modes, "temperature": temperature,
+                "max_new_tokens": max_tokens, "n": n,
                 "retrieval": retrieval, "fusion": fusion, "alpha": alpha, "index": index.status()}
     yield EVALUATION.pack(summary=report_markdown(rep, n, n), plot=recall_figure(rep), table=_table(records, modes),
                           csv=export_dicts("rag-evaluation", records, comment=json.dumps(settings)),
@@ -290,6 +298,8 @@ def build() -> None:
                 n_q = gr.Slider(1, max(len(qa), 1), value=min(10, max(len(qa), 1)), step=1,
                                 label="Questions (from the start)")
                 modes = gr.CheckboxGroup(MODE_CHOICES, value=list(R.MODES), label="Modes (none ticked: retrieval only)")
+                questions = gr.Radio(QA_SET_CHOICES, value="built-in", label="Questions",
+                                     info="the reworded set shows where word matching fails")
             with gr.Row():
                 run_eval = gr.Button("Evaluate", variant="primary")
                 stop_eval = gr.Button("Stop")
@@ -302,7 +312,8 @@ def build() -> None:
                 eval_csv = gr.File(label="Per-question results (CSV)")
                 eval_json = gr.File(label="Summary and records (JSON)")
             ev = run_eval.click(run_evaluation,
-                                [n_q, k, modes, temperature, max_tokens, retrieval, fusion, alpha, embedder],
+                                [n_q, k, modes, temperature, max_tokens, retrieval, fusion, alpha, embedder,
+                                 questions],
                                 EVALUATION.wire(summary=eval_md, plot=eval_plot, table=eval_table, csv=eval_csv,
                                                 json=eval_json), api_name="rag_evaluate", **HEAVY)
             stop_eval.click(None, None, None, cancels=[ev])

@@ -83,6 +83,7 @@ from backends.rag.corpus import (
 )
 from backends.rag.evaluation import (
     QA_PATH,
+    QA_REWORDED_PATH,
     RECALL_AT,
     Report,
     contains_answer,
@@ -186,8 +187,8 @@ __all__ = [
     "corpus_hash", "default_passages", "passages_from_documents", "read_documents", "read_file", "split_passages",
     "split_sentences",
     # backends.rag.evaluation
-    "QA_PATH", "RECALL_AT", "Report", "contains_answer", "evaluate", "evaluate_iter", "exact_match", "f1_score",
-    "load_qa", "normalize_answer", "summarize",
+    "QA_PATH", "QA_REWORDED_PATH", "RECALL_AT", "Report", "contains_answer", "evaluate", "evaluate_iter",
+    "exact_match", "f1_score", "load_qa", "normalize_answer", "summarize",
     # backends.rag.generate
     "DEFAULT_NEW_TOKENS", "INSTRUCTION", "INSTRUCTION_NONE", "MAX_PASSAGE_CHARS", "Generation", "SequenceResult",
     "TokenResult", "decode_each", "decode_plain", "decode_sequence", "decode_token", "dedupe", "prompt_ids",
