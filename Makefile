@@ -58,6 +58,7 @@ bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_load.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_framing.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_rag.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_retrieval.py
 
 # Regenerate the detector's benchmark texts and calibration (about 20 minutes on 2 cores).
 detector-benchmark: setup

@@ -21,6 +21,7 @@ CORPORA = ["State of the Union addresses (1790-2026)", "My texts (upload or past
 MODE_CHOICES = [(R.MODE_LABELS[m], m) for m in R.MODES]
 RETRIEVAL_CHOICES = [(R.RETRIEVAL_LABELS[m], m) for m in R.RETRIEVAL_MODES]
 FUSION_CHOICES = [("reciprocal rank (RRF)", "rrf"), ("weighted scores", "weighted")]
+FUSION_NAMES = {"rrf": "reciprocal-rank fusion", "weighted": "weighted score fusion"}
 NOTES = {"tiny": "note-tiny", "cpu": "note-cpu"}  # profile -> prose asset with its measured effects
 
 # The outputs of the two many-output callbacks, named once (tests read them by name).
@@ -129,7 +130,7 @@ def answer_markdown(ans: R.Answer, index: R.Index) -> str:
     parts = [f"### {html.escape(ans.text) or '(empty answer)'}",
              f"{label} · log p(y|x) = {ans.logprob:.2f} · {len(ans.passages)} passage(s) given to `{ans.model}`, "
              f"retrieved by {R.RETRIEVAL_LABELS[ans.retrieval]}"
-             f"{' (' + ans.fusion + ')' if ans.retrieval == 'hybrid' else ''} · {ans.seconds:.1f} s"]
+             f"{', ' + FUSION_NAMES[ans.fusion] if ans.retrieval == 'hybrid' else ''} · {ans.seconds:.1f} s"]
     if ans.mode == "sequence" and ans.candidates:
         rows = "\n".join(f"| {html.escape(c['text'][:80]) or '(empty)'} | {', '.join(map(str, c['from_passages']))} | "
                          f"{c['logprob']:.2f} |" for c in ans.candidates[:10])
