@@ -367,19 +367,16 @@ class ModelRegistry:
 
         if spec.source == PACKAGE_ST:
             where = str(package_dir(spec) / spec.subfolder)
-        elif spec.source == PACKAGE_ZIP:
-            where = str(self.unpacked(spec, progress))
+        elif spec.source == PACKAGE_ZIP:  # unpacked into the cache at first use
+            where = str(unpack_parts(spec, self.cache_entry(spec), self.cache_dir / "gguf", progress))
         else:
             where = self._hub_or_local(spec)
         return SentenceTransformer(where, device=self.device, trust_remote_code=False)
 
-    def unpacked(self, spec: ModelSpec, progress: ProgressFn | None = None) -> Path:
-        """The cache folder of a model zipped into part packages: joined, checked and unpacked at first use."""
-        return unpack_parts(spec, self.cache_entry(spec), self.cache_dir / "gguf", progress)
-
     # GGUF packages, through the converted-weights cache (backends/model_files.py) --------------
     def cache_entry(self, spec: ModelSpec) -> Path:
-        """The cache folder of a packaged GGUF model (keyed by package version and file name).
+        """The cache folder of a packaged model, converted from GGUF or unpacked from a zip (keyed by package
+        version and name).
 
         Every precision of a model (``name@int8``, ``name@float32``) reads the same float32 entry.
         """

@@ -175,4 +175,4 @@ def evaluate(index: Index, qa_pairs: Sequence[dict] | None = None, k: int = DEFA
         records.append(rec)
         if progress:
             progress((i + 1) / len(qa_pairs), f"Question {i + 1}/{len(qa_pairs)}")
-    return summarize(records, k, modes, time.perf_counter() - t0, check_retrieval(retrieval)[0])
+    return summarize(records, k, modes, time.perf_counter() - t0, retrieval)  # evaluate_iter checked it

@@ -224,12 +224,16 @@ def write_default_asset(embeddings: np.ndarray, passages: Sequence[Passage], emb
     return meta
 
 
+def _asset_is_for(meta: dict, chash: str, embedder: str, n: int) -> bool:
+    """Whether the shipped asset's metadata names this corpus (hash and size) and this embedder."""
+    return meta.get("corpus_hash") == chash and meta.get("embedder") == embedder and meta.get("n") == n
+
+
 def check_asset(emb_model: "LoadedModel", passages: Sequence[Passage], embedder: str) -> np.ndarray | None:
     """The shipped float16 embeddings (as unit float32) when they are for this corpus and embedder, else None."""
     try:
         meta = json.loads(ASSET_META.read_text())
-        if (meta.get("corpus_hash") != corpus_hash(passages) or meta.get("embedder") != embedder
-                or meta.get("n") != len(passages)):
+        if not _asset_is_for(meta, corpus_hash(passages), embedder, len(passages)):
             log.info("shipped RAG embeddings are for another corpus or embedder; building")
             return None
         with np.load(ASSET_EMBEDDINGS, allow_pickle=False) as z:
@@ -296,8 +300,8 @@ def default_index_ready(embedder: str | None = None, kind: str = "flat") -> bool
     reg = registry()
     spec = reg.spec(reg.resolve(embedder, slot="embedder"))
     passages = default_passages()
-    emb_id = embedder_id(spec)
-    key = index_key(corpus_hash(passages), emb_id)
+    emb_id, chash = embedder_id(spec), corpus_hash(passages)
+    key = index_key(chash, emb_id)
     if _memo.get((key, kind)) is not None:
         return True
     try:
@@ -309,7 +313,7 @@ def default_index_ready(embedder: str | None = None, kind: str = "flat") -> bool
         meta = json.loads(ASSET_META.read_text())
     except (OSError, ValueError):
         return False
-    return meta.get("embedder") == emb_id and meta.get("corpus_hash") == corpus_hash(passages)
+    return _asset_is_for(meta, chash, emb_id, len(passages))
 
 
 @dataclass(frozen=True)
