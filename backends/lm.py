@@ -2,6 +2,7 @@
 
 Every tab that scores text goes through here instead of writing its own forward pass:
 :func:`score` returns per-token log-probabilities, entropies and top-k alternatives;
+:func:`score_continuations` scores a target text given a prefix (GPTScore, EWoK, ASPIRE);
 :func:`forward_logits` yields raw logits for methods that need whole distributions (Binoculars'
 cross-perplexity, logit lens); :func:`generate` runs greedy or sampled decoding with a seed. Padding,
 chat prompts, deadlines and the decoding loop itself come from :mod:`backends.decoding`.
@@ -29,8 +30,9 @@ if TYPE_CHECKING:
 LOGITS_BUDGET = 2**28  # float32 logit elements per batch (1 GiB)
 ProgressFn = Callable[[float, str], None]
 
-__all__ = ["TimeBudgetError", "TokenScores", "Batch", "Generation", "encode", "vocab_size", "plan_batches",
-           "forward_logits", "score", "generate", "greedy_continue"]
+__all__ = ["TimeBudgetError", "TokenScores", "Batch", "Generation", "Continuation", "encode", "vocab_size",
+           "plan_batches", "forward_logits", "score", "generate", "greedy_continue", "continuation_ids",
+           "score_continuations"]
 
 
 @dataclass(frozen=True)
@@ -247,3 +249,92 @@ def greedy_continue(
     out = decode(lm, input_ids.tolist(), max_new_tokens, stop=stop,
                  stop_ids={eos} if eos is not None else set(), deadline=deadline)
     return out.ids, out.gaps
+
+
+# ----- conditional scoring: log p(target | prefix) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """The log-probabilities of a target text's tokens given a prefix (GPTScore, EWoK, ASPIRE).
+
+    ``logprobs[k]`` is log p(t_k | prefix, t_<k) in nats, over the target's tokens only.
+    """
+
+    prefix: str
+    target: str
+    token_ids: list[int]  # (m,) the target's ids
+    tokens: list[str]  # (m,) each decoded on its own, for display
+    logprobs: np.ndarray  # (m,)
+    truncated: bool  # the prefix (from its start) or the target (from its end) was cut to fit max_tokens
+
+    @property
+    def total(self) -> float:
+        """log p(target | prefix): the sum over the target's tokens."""
+        return float(self.logprobs.sum())
+
+    @property
+    def mean(self) -> float:
+        """The mean token log-probability (the length-normalised score); NaN for an empty target."""
+        return float(self.logprobs.mean()) if self.logprobs.size else float("nan")
+
+
+def continuation_ids(lm: "LoadedModel", prefix: str, target: str, max_tokens: int) -> tuple[list[int], int, bool]:
+    """(ids, start, truncated): the prefix's ids (special tokens as the tokenizer adds them), then the
+    target's (none added), with the target starting at ``ids[start]``.
+
+    The two are tokenized apart, so the target's tokens are the same whatever precedes it; put the
+    separator (a space, a newline) at the start of the target. An empty prefix becomes the BOS (or
+    EOS) token, so the target's first token is scored too. Too long: the prefix loses its start
+    first, then the target its end.
+    """
+    tok = lm.tokenizer
+    pre = list(tok(prefix, add_special_tokens=True)["input_ids"]) if prefix else []
+    if not pre:
+        start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        pre = [int(start if start is not None else pad_id(tok))]
+    tgt = list(tok(target, add_special_tokens=False)["input_ids"])
+    truncated = False
+    if len(pre) + len(tgt) > max_tokens:
+        truncated = True
+        keep_pre = max(1, max_tokens - len(tgt))
+        pre = pre[-keep_pre:]
+        tgt = tgt[: max(0, max_tokens - len(pre))]
+    return pre + tgt, len(pre), truncated
+
+
+def score_continuations(
+    lm: "LoadedModel",
+    prefixes: Sequence[str],
+    targets: Sequence[str],
+    *,
+    max_tokens: int = 1024,
+    batch_size: int | None = 16,
+    deadline: Deadline | float | None = None,
+    progress: ProgressFn | None = None,
+) -> list[Continuation]:
+    """log p(target_i | prefix_i) token by token, for each pair, in input order, in padded batches.
+
+    One forward pass per pair (batched), so a pair's scores do not depend on the rest of its batch.
+    """
+    import torch
+
+    prefixes, targets = list(prefixes), list(targets)
+    if len(prefixes) != len(targets):
+        raise InputError(f"Got {len(prefixes)} prefixes but {len(targets)} targets: they go in pairs.")
+    if max_tokens < 2:
+        raise InputError("max_tokens must be at least 2 (one token to condition on, one to score).")
+    encoded = [continuation_ids(lm, p, t, max_tokens) for p, t in zip(prefixes, targets)]
+    ids = [e[0] for e in encoded]
+    results: list[Continuation | None] = [None] * len(ids)
+    for batch in forward_logits(lm, targets, encoded=(ids, [e[2] for e in encoded]), batch_size=batch_size,
+                                deadline=deadline, progress=progress):
+        logp = torch.log_softmax(batch.logits[:, :-1], dim=-1)
+        tok_logp = logp.gather(-1, batch.input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+        for row, i in enumerate(batch.indices):
+            row_ids, start, truncated = encoded[i]
+            lp = tok_logp[row, start - 1: len(row_ids) - 1].numpy().astype(np.float64)
+            tgt_ids = row_ids[start:]
+            results[i] = Continuation(prefixes[i], targets[i], tgt_ids,
+                                      lm.tokenizer.batch_decode([[t] for t in tgt_ids]), lp, truncated)
+    return [r for r in results if r is not None]

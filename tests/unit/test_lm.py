@@ -86,3 +86,55 @@ def test_generate_greedy_is_deterministic_and_sampling_is_seeded(model):
 def test_chat_without_template_is_a_clear_error(model):
     with pytest.raises(L.InputError, match="no chat template"):
         L.generate(model, "hi", chat=True)
+
+
+# ----- score_continuations: log p(target | prefix) --------------------------------------------------
+
+
+def test_continuation_matches_the_whole_text_scores(model):
+    """The target's token log-probs equal the tail of the whole text's scores (same ids, same pass)."""
+    from backends.lm import score, score_continuations
+
+    prefix, target = "the cat sat", " on the mat."
+    c = score_continuations(model, [prefix], [target])[0]
+    whole = score(model, [prefix + target])[0]  # char tokenizer: tokenising apart changes nothing
+    m = len(target)
+    assert c.token_ids == whole.token_ids[-m:] and "".join(c.tokens) == target
+    np.testing.assert_allclose(c.logprobs, whole.logprobs[-m:], atol=1e-5)
+    assert c.total == pytest.approx(c.logprobs.sum()) and c.mean == pytest.approx(c.logprobs.mean())
+    assert not c.truncated
+
+
+def test_continuations_do_not_depend_on_their_batch(model):
+    from backends.lm import score_continuations
+
+    pairs = [("a", " b"), ("a much longer prefix, padded less", " and a target"), ("", "no prefix")]
+    together = score_continuations(model, *zip(*pairs))
+    for (p, t), c in zip(pairs, together):
+        alone = score_continuations(model, [p], [t])[0]
+        np.testing.assert_allclose(c.logprobs, alone.logprobs, atol=1e-5)
+        assert c.prefix == p and c.target == t
+
+
+def test_an_empty_prefix_still_scores_the_first_target_token(model):
+    from backends.lm import continuation_ids
+
+    ids, start, _ = continuation_ids(model, "", "ab", 64)
+    assert start == 1 and ids[0] == model.tokenizer.bos_token_id and len(ids) == 3
+
+
+def test_long_pairs_lose_the_prefix_start_first(model):
+    from backends.lm import continuation_ids, score_continuations
+
+    ids, start, truncated = continuation_ids(model, "x" * 50, "abc", 10)
+    assert truncated and len(ids) == 10 and ids[start:] == model.tokenizer("abc", add_special_tokens=False)["input_ids"]
+    c = score_continuations(model, ["x" * 50], ["abc"], max_tokens=10)[0]
+    assert c.truncated and len(c.logprobs) == 3
+
+
+def test_mismatched_pairs_are_refused(model):
+    from backends.config import InputError
+    from backends.lm import score_continuations
+
+    with pytest.raises(InputError, match="pairs"):
+        score_continuations(model, ["a", "b"], ["c"])
