@@ -54,6 +54,26 @@ def report(ev: G.MetaEvaluation) -> None:
         print(f"claim (each instruction lifts its own axis more): {'holds' if ev.claim_holds else 'does not hold'}")
 
 
+def resumable(lm, items, scorers, path: Path, summarize_only: bool) -> G.MetaEvaluation:
+    """The meta-evaluation, one source at a time, each source's records appended to ``path`` when done."""
+    t0 = time.perf_counter()
+    done: dict[str, list[dict]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            done.setdefault(r["source_id"], []).append(r)
+    records = []
+    for i, item in enumerate(items):
+        if item.source_id not in done and not summarize_only:
+            recs = G.score_item(lm, item, scorers)
+            with path.open("a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in recs)
+            done[item.source_id] = recs
+            print(f"  source {i + 1}/{len(items)} scored", file=sys.stderr, flush=True)
+        records += done.get(item.source_id, [])
+    return G.summarize(records, scorers, lm.name, time.perf_counter() - t0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--profile", default="cpu", help="model profile: cpu (default models) or tiny")
@@ -62,6 +82,10 @@ def main() -> None:
     ap.add_argument("--scorers", nargs="+", default=list(G.DEFAULT_SCORERS))
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="write the meta-evaluation as JSON here")
+    ap.add_argument("--records", type=Path, default=None,
+                    help="append each source's scores to this JSONL file as it finishes, and reuse the sources "
+                         "already there (a long run can be stopped and resumed)")
+    ap.add_argument("--summarize-only", action="store_true", help="report on the --records file, score nothing")
     args = ap.parse_args()
     reg = models.configure(args.profile)
     lm = reg.get(reg.resolve(args.model, "base"))
@@ -69,8 +93,11 @@ def main() -> None:
     items = G.load_meta_eval()
     if not args.no_timing:
         timing(lm, items[0])
-    ev = G.meta_evaluate(args.sources, args.scorers, lm,
-                         progress=lambda f, m: print(f"  {m}", file=sys.stderr, flush=True))
+    if args.records:
+        ev = resumable(lm, items[: args.sources], args.scorers, args.records, args.summarize_only)
+    else:
+        ev = G.meta_evaluate(args.sources, args.scorers, lm,
+                             progress=lambda f, m: print(f"  {m}", file=sys.stderr, flush=True))
     report(ev)
     if args.json:
         args.json.write_text(json.dumps(ev.to_dict(), indent=1))

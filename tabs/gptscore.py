@@ -23,11 +23,12 @@ SUMMARY = ("GPTScore (Fu et al. 2023): a text's quality on an aspect as its mean
 N_CANDIDATES = 4
 INTRO = """
 **GPTScore** (Fu et al. 2023) evaluates a text by how likely a language model finds it after an instruction
-that says what "good" means: GPTScore(h | d, a, S) = Σₜ wₜ log p(hₜ | h₍<ₜ₎, T(d, a, S)), with wₜ = 1/m (the
-mean token log-probability, as the authors' code computes it; *sum* uses wₜ = 1). **VAL** conditions on the bare
-source, **IST** adds the task and the aspect's definition, **IDM** adds demonstrations of good texts too.
-Variants: *src->hypo* p(h | source); *ref->hypo* p(h | reference), precision-like; *hypo->ref* p(reference | h),
-recall-like; *avg* their mean; with several references the best one counts. Higher (closer to 0) is better.
+that says what "good" means: GPTScore = Σₜ wₜ log p(hₜ | the tokens before it, T(d, a, S)), with wₜ = 1/m:
+the mean token log-probability, as the authors' code computes it (**sum** uses wₜ = 1). **VAL** conditions on the
+bare source, **IST** adds the task and the aspect's definition, **IDM** adds demonstrations of good texts too.
+Variants: `src->hypo` p(h | source); `ref->hypo` p(h | reference), precision-like; `hypo->ref` p(reference | h),
+recall-like; `avg` the mean of the last two; with several references the best one counts. Higher (closer to 0)
+is better.
 """
 NOTES = {p: (G.ASSETS / f"{p}_note.md").read_text() for p in ("tiny", "cpu") if (G.ASSETS / f"{p}_note.md").exists()}
 SCORE = Outputs("summary", *(f"cand{i}" for i in range(N_CANDIDATES)), "csv", "json")
@@ -50,9 +51,10 @@ def meta_items() -> tuple[G.MetaItem, ...]:
     return tuple(G.load_meta_eval()) if G.META_EVAL_PATH.exists() else ()
 
 
-def examples() -> list[list]:
-    """One-click examples: a built-in source with three damaged versions, and a reference-based pair."""
-    rows = []
+def examples() -> tuple[list[list], list[str]]:
+    """One-click examples and their labels: a built-in source with three damaged versions (scored for fluency,
+    then for consistency), and a reference-based pair."""
+    rows, labels = [], []
     if meta_items():
         it = meta_items()[0]
         pick = {(h["kind"], h["level"]): h["text"] for h in it.hypotheses}
@@ -60,11 +62,13 @@ def examples() -> list[list]:
                      pick[("swap", 3)], "src->hypo", "fluency"])
         rows.append([it.source, "", pick[("intact", 0)], pick[("shuffle", 2)], pick[("truncate", 2)],
                      pick[("swap", 3)], "src->hypo", "consistency"])
+        labels += ["SOTU passage, four versions: fluency", "SOTU passage, four versions: consistency"]
+    labels.append("Against a reference: avg")
     rows.append(["", "The committee approved the budget of 4 million dollars on Tuesday after a long debate.",
                  "After a long debate, the committee approved a 4 million dollar budget on Tuesday.",
                  "The committee rejected the budget of 9 million dollars on Friday.",
                  "Budget the approved committee debate long a after Tuesday on.", "", "avg", "consistency"])
-    return rows
+    return rows, labels
 
 
 def split_references(text: str) -> list[str]:
@@ -218,22 +222,26 @@ def build() -> None:
                         cands.append(gr.Textbox(label=f"Candidate {i + 1}", lines=5,
                                                 max_length=limits().max_text_chars))
                         boxes.append(gr.HTML())
+            summary = gr.Markdown(render=False)
+            csv = gr.File(label="Scores (CSV)", render=False)
+            js = gr.File(label="Scores with per-token log-probs (JSON)", render=False)
+            inputs = [source, references, *cands, model, scenario, variant, aspect, definition, weighting]
+            outputs = SCORE.wire(summary=summary, **{f"cand{i}": boxes[i] for i in range(N_CANDIDATES)}, csv=csv,
+                                 json=js)
+            rows, labels = examples()
+            ex = gr.Examples(rows, inputs=[source, references, *cands, variant, aspect], example_labels=labels,
+                             label="Examples (one click scores them)")
             with gr.Row():
                 run = gr.Button("Score the candidates", variant="primary")
                 stop = gr.Button("Stop")
-            summary = gr.Markdown()
+            summary.render()
             explain("Under each candidate: its score and its tokens coloured by surprisal, −log p (orange: the model "
                     "found the token unlikely here; hover for log p and the token's weight). A shuffled word order or "
                     "a changed number shows as orange tokens. For hypo->ref the tokens are the reference's.")
             with gr.Row():
-                csv = gr.File(label="Scores (CSV)")
-                js = gr.File(label="Scores with per-token log-probs (JSON)")
-            inputs = [source, references, *cands, model, scenario, variant, aspect, definition, weighting]
-            outputs = SCORE.wire(summary=summary, **{f"cand{i}": boxes[i] for i in range(N_CANDIDATES)}, csv=csv,
-                                 json=js)
+                csv.render()
+                js.render()
             event = run.click(run_score, inputs, outputs, api_name="gptscore_score", **HEAVY)
-            ex = gr.Examples(examples(), inputs=[source, references, *cands, variant, aspect],
-                             label="Examples (click one to score it)")
             ex_event = ex.load_input_event.then(_definition_of, aspect, definition, api_visibility="undocumented").then(
                 run_score, inputs, outputs, api_name="gptscore_example", api_visibility="undocumented", **HEAVY)
             stop.click(None, None, None, cancels=[event, ex_event])
