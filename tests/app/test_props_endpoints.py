@@ -41,6 +41,7 @@ BAD_ONLY: dict[str, set[str]] = {
     "/models_load": {"name"},
     "/models_unload": {"name"},
     "/rag_evaluate": {"n_questions"},
+    "/gptscore_meta": {"n_sources"},
     # ---- Endpoints of issues #6 (bandits), #8 (RAG) and #9 (framing) whose valid runs are long: add here. ----
 }
 
