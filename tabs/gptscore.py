@@ -102,7 +102,7 @@ def run_score(source: str, references: str, cand1: str, cand2: str, cand3: str, 
     if weighting not in G.WEIGHTINGS:
         raise InputError(f"Weighting must be one of {', '.join(G.WEIGHTINGS)}.")
     aspect = check_text(aspect, what="Aspect")
-    definition = (definition or "").strip() or None
+    definition = check_text(definition, what="Aspect definition", allow_empty=True) or None
     refs = split_references(check_text(references, what="References", allow_empty=True))
     src = check_text(source, what="Source", allow_empty=variant != "src->hypo") or None
     progress(0.1, desc=f"Scoring {len(shown)} candidates in one batch")
