@@ -250,10 +250,11 @@ def build() -> None:
                         "strengths: fluency (10-50 % of words shuffled; 15-50 % of each sentence cut) and consistency "
                         "(1, 2 or 4 numbers or names changed). **The judgements are the damage levels, set by rule, "
                         "not by people** (`assets/gptscore/GUIDELINES.md`, rebuilt by "
-                        "`scripts/build_gptscore_set.py`). Each source takes several seconds per scorer on a CPU: "
-                        "start with a few.")
+                        "`scripts/build_gptscore_set.py`). Each source scores its ten texts once per model scorer (40 "
+                        "passes of about 300 tokens with the default scorers; Rouge-L needs no model): on a CPU, "
+                        "start with one or two sources.")
             with gr.Row():
-                n_sources = gr.Slider(1, max(len(meta_items()), 1), value=3, step=1, label="Sources (from the start)")
+                n_sources = gr.Slider(1, max(len(meta_items()), 1), value=2, step=1, label="Sources (from the start)")
                 scorers = gr.CheckboxGroup(SCORER_CHOICES, value=list(G.DEFAULT_SCORERS), label="Scorers")
             with gr.Row():
                 run_m = gr.Button("Run the meta-evaluation", variant="primary")
