@@ -398,6 +398,7 @@ class MetaEvaluation:
     records: list[dict]  # one per hypothesis: source_id, axis, kind, level, damage, and each scorer's score
     model: str
     seconds: float
+    pooled_spearman: dict[str, dict[str, float]] = field(default_factory=dict)  # over all sources' texts at once
 
     def lift(self, aspect: str, axis: str) -> float:
         """Spearman of IST-<aspect> minus VAL's on ``axis``."""
@@ -414,7 +415,8 @@ class MetaEvaluation:
     def to_dict(self) -> dict:
         return {"model": self.model, "n_sources": self.n_sources, "seconds": self.seconds, "scorers": self.scorers,
                 "axes": self.axes, "spearman": self.spearman, "kendall": self.kendall,
-                "spearman_ci": self.spearman_ci, "claim_holds": self.claim_holds, "records": self.records}
+                "spearman_ci": self.spearman_ci, "pooled_spearman": self.pooled_spearman,
+                "claim_holds": self.claim_holds, "records": self.records}
 
 
 def score_item(lm: LoadedModel, item: MetaItem, scorers: Sequence[str], *, max_tokens: int = 1024,
@@ -471,6 +473,18 @@ def correlations(records: Sequence[dict], scorers: Sequence[str], axes: Sequence
     return rho, tau, ci
 
 
+def pooled_spearman(records: Sequence[dict], scorers: Sequence[str], axes: Sequence[str] = AXES) -> dict:
+    """Scorer -> axis -> Spearman over every source's texts at once (intact and the axis's damaged ones):
+    unlike the per-source figure, it also asks whether scores are comparable across sources."""
+    out: dict = {s: {} for s in scorers}
+    for axis in axes:
+        rows = [r for r in records if r["level"] == 0 or r["axis"] == axis]
+        for s in scorers:
+            ok = [r for r in rows if math.isfinite(r[s])]
+            out[s][axis] = spearman([r[s] for r in ok], [-r["level"] for r in ok]) if ok else float("nan")
+    return out
+
+
 def check_scorers(scorers: Sequence[str]) -> tuple[str, ...]:
     scorers = tuple(dict.fromkeys(scorers))
     if not scorers:
@@ -499,7 +513,7 @@ def summarize(records: Sequence[dict], scorers: Sequence[str], model: str, secon
               n_boot: int = 1000, seed: int = 0) -> MetaEvaluation:
     rho, tau, ci = correlations(records, scorers, n_boot=n_boot, seed=seed)
     return MetaEvaluation(tuple(scorers), AXES, rho, tau, ci, len({r["source_id"] for r in records}), list(records),
-                          model, seconds)
+                          model, seconds, pooled_spearman(records, scorers))
 
 
 def meta_evaluate(n_sources: int | None = None, scorers: Sequence[str] = DEFAULT_SCORERS,

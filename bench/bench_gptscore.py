@@ -46,6 +46,12 @@ def report(ev: G.MetaEvaluation) -> None:
         row = "".join(f"{ev.spearman[s][a]:>14.3f}{'[%.2f, %.2f]' % ev.spearman_ci[s][a]:>16}{ev.kendall[s][a]:>8.3f}"
                       for a in ev.axes)
         print(f"{s:<18}{row}")
+    print("pooled over all sources (Spearman): " + "; ".join(
+        f"{s} " + " / ".join(f"{ev.pooled_spearman[s][a]:.3f}" for a in ev.axes) for s in ev.scorers))
+    for kind in ("shuffle", "truncate"):  # the fluency axis split by its two damages
+        recs = [r for r in ev.records if r["kind"] in ("intact", kind)]
+        rho, _, _ = G.correlations(recs, ev.scorers, ("fluency",), n_boot=10)
+        print(f"fluency, {kind} only: " + ", ".join(f"{s} {rho[s]['fluency']:.3f}" for s in ev.scorers))
     if ev.claim_holds is not None:
         print(f"lift of IST-fluency over VAL: fluency {ev.lift('fluency', 'fluency'):+.3f}, "
               f"consistency {ev.lift('fluency', 'consistency'):+.3f}")

@@ -131,11 +131,11 @@ def run_score(source: str, references: str, cand1: str, cand2: str, cand3: str, 
 
 
 def report_markdown(ev: G.MetaEvaluation, done: int, total: int) -> str:
-    head = "| scorer | " + " | ".join(f"ρ {a} | 95 % CI | τ {a}" for a in ev.axes) + " |\n"
-    head += "|---" * (1 + 3 * len(ev.axes)) + "|\n"
+    head = "| scorer | " + " | ".join(f"ρ {a} | 95 % CI | τ {a} | pooled ρ {a}" for a in ev.axes) + " |\n"
+    head += "|---" * (1 + 4 * len(ev.axes)) + "|\n"
     rows = "\n".join(f"| {s} | " + " | ".join(
         f"{ev.spearman[s][a]:.3f} | {ev.spearman_ci[s][a][0]:.2f} – {ev.spearman_ci[s][a][1]:.2f} | "
-        f"{ev.kendall[s][a]:.3f}" for a in ev.axes) + " |" for s in ev.scorers)
+        f"{ev.kendall[s][a]:.3f} | {ev.pooled_spearman[s][a]:.3f}" for a in ev.axes) + " |" for s in ev.scorers)
     lines = [head + rows]
     if ev.claim_holds is not None:
         lines.append(f"**Cross-test:** IST-fluency lifts ρ over VAL by {ev.lift('fluency', 'fluency'):+.3f} on fluency "
@@ -144,7 +144,8 @@ def report_markdown(ev: G.MetaEvaluation, done: int, total: int) -> str:
                      f"{ev.lift('consistency', 'fluency'):+.3f} on fluency. Each instruction lifts its own axis more: "
                      f"**{'yes' if ev.claim_holds else 'no'}**.")
     lines.append(f"{done} of {total} sources, {len(ev.records)} texts, `{ev.model}`, {ev.seconds:.0f} s. ρ and τ: mean "
-                 "over sources of the rank correlation between the score and −damage level.")
+                 "over sources of the rank correlation between the score and −damage level within each source "
+                 "(the paper's sample-level figure); pooled ρ ranks all sources' texts at once.")
     if done < total:
         lines.append("*Running… (Stop keeps what is shown.)*")
     return "\n\n".join(lines)

@@ -150,6 +150,8 @@ def test_correlations_per_axis_and_the_cross_test():
     assert ev.spearman["IST-consistency"]["fluency"] == pytest.approx(-1.0)
     # VAL on consistency: levels 0,1,2,3 scored 0,0,1,0 -> rho of (0,0,1,0) with (0,-1,-2,-3)
     assert ev.spearman["VAL"]["consistency"] == pytest.approx(-0.2581988897)
+    assert ev.pooled_spearman["VAL"]["fluency"] == pytest.approx(1.0)  # both sources alike: pooled = per source
+    assert ev.pooled_spearman["IST-consistency"]["consistency"] == pytest.approx(1.0)
     lo, hi = ev.spearman_ci["VAL"]["fluency"]
     assert lo == hi == pytest.approx(1.0) and ev.n_sources == 2
     # IST-fluency lifts consistency (+1.26) more than fluency (0): the claim fails on that half.
