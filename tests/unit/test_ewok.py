@@ -181,3 +181,10 @@ def test_score_pair_per_token_terms(lm):
     assert p.logprobs.t1c1 == pytest.approx(p.scored[0].total)
     assert p.logprobs.score in (0.0, 0.5, 1.0) and p.choice.score in (0.0, 0.5, 1.0)
     assert asdict(p.item)["target2"] == "it is right."
+
+
+def test_int8_models_score_one_text_per_batch(lm):
+    """int8's per-call activation scale would make an item's score depend on its batch-mates."""
+    from dataclasses import replace
+
+    assert E.batch_size_for(lm) == 16 and E.batch_size_for(replace(lm, weights="int8")) == 1
