@@ -26,7 +26,9 @@ Here the model answers each question of a built-in set greedily, draws a few sam
 while few questions are answered (the **accuracy-coverage curve**; its area is **AUACC**) and puts right answers
 above wrong ones (**AUROC**). Correctness: the paper's rule, Rouge-L > 0.7 against a reference (SOTU questions);
 for the arithmetic set, the last number of the answer must equal the reference (Rouge-L cannot read
-"13 * 11 - 5 = 138").
+"13 * 11 - 5 = 138"). The SOTU questions come with the passage BM25 ranks first (the 22 reworded questions first:
+their top passage is often not the one holding the answer, so some answers are wrong); the arithmetic problems
+ask for the calculation on one line.
 """
 NOTES = {p: (ASSETS / f"{p}_note.md").read_text(encoding="utf-8") for p in ("tiny", "cpu")
          if (ASSETS / f"{p}_note.md").exists()}

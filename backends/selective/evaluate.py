@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from backends.models import LoadedModel
 
 DATASETS = ("cot", "rag")
-DATASET_LABELS = {"cot": "arithmetic (CoT problems, number answers)", "rag": "SOTU questions with their passage"}
+DATASET_LABELS = {"cot": "arithmetic (CoT problems, number answers)",
+                  "rag": "SOTU questions (reworded first) with the top BM25 passage"}
 # Measured on the first 8 problems with Qwen2.5-Coder-0.5B int8: "Answer with the number only" 1/12 right,
 # a worked example in the instruction gets copied; this one-line calculation 3/8 (a mix, as AUROC needs).
 COT_INSTRUCTION = "Reply on one line with the arithmetic expression that answers it and its value."
@@ -116,7 +117,8 @@ class Selective:
 
 def load_items(dataset: str, limit: int | None = None) -> list[Item]:
     """The first ``limit`` questions of a built-in set: "cot" (arithmetic, number answers) or "rag" (SOTU
-    questions, each with the passage that holds its answer)."""
+    questions, the 22 reworded ones first, each with the passage BM25 ranks first for it: for the reworded
+    questions that is the one holding the answer 5 times in 22)."""
     if dataset not in DATASETS:
         raise InputError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
     if dataset == "cot":
@@ -125,13 +127,18 @@ def load_items(dataset: str, limit: int | None = None) -> list[Item]:
         items = [Item(f"cot-{i:03d}", p.question, (p.answer,)) for i, p in enumerate(load_problems())]
     else:
         from backends.rag.corpus import default_passages
-        from backends.rag.evaluation import load_qa
+        from backends.rag.evaluation import QA_REWORDED_PATH, load_qa
+        from backends.rag.sparse import bm25_index
 
-        qa = load_qa()
+        # The 22 reworded questions first, then the original 107: with its own passage the 0.5B model answered
+        # the first 16 original questions all right (AUROC undefined); the reworded ones share few words
+        # with their passage, so BM25's top passage is often another one and the answers are a mix.
+        qa = load_qa(QA_REWORDED_PATH) + load_qa()
         passages = default_passages()
+        bm25 = bm25_index(passages)
         items = []
         for q in qa[:limit] if limit else qa:
-            p = passages[q["pid"]]
+            p = passages[int(np.argmax(bm25.scores(q["question"])))]
             head = f" ({p.title})" if p.title else ""
             items.append(Item(q["id"], q["question"], (q["answer"], *q.get("aliases", [])), f"Passage{head}: {p.text}"))
     return items[:limit] if limit else items

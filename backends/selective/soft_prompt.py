@@ -76,7 +76,7 @@ class SelfEvalTuning:
     n_train: int  # training questions
     n_train_examples: int  # labelled answers trained on
     n_test: int
-    losses: list[float]  # training loss (L_c + L_w) on the training examples: at init, then after each epoch
+    losses: list[float]  # training loss (L_c + L_w): at init, running means of middle epochs, after training
     test: ScoreTable
     records: list[dict]
     seconds: float
@@ -175,7 +175,8 @@ def train_soft_prompt(judge: Judge, examples: Sequence[Example], *, epochs: int,
                       progress: ProgressFn | None = None) -> tuple["Any", list[float], bool]:
     """(theta_s, losses, stopped_early): AdamW with a cosine schedule on the weighted -log P(label).
 
-    ``losses`` holds the full training loss at init and after each epoch (the weighted mean over examples).
+    ``losses``: the weighted training loss at init, the running mean during each epoch but the last, and the
+    exact loss after training (a full pass costs as much as a third of an epoch, so only the ends get one).
     """
     import torch
 
@@ -199,6 +200,7 @@ def train_soft_prompt(judge: Judge, examples: Sequence[Example], *, epochs: int,
     done, stopped = 0, False
     for epoch in range(epochs):
         order = rng.permutation(len(examples))
+        running = []
         for start in range(0, len(order), batch_size):
             if dl.expired:
                 stopped = True
@@ -209,14 +211,18 @@ def train_soft_prompt(judge: Judge, examples: Sequence[Example], *, epochs: int,
                 e = examples[i]
                 nll = -torch.log_softmax(judge.logits(theta, e.item, e.answer), -1)[0 if e.correct else 1]
                 grad += torch.autograd.grad(w[i] * nll / len(batch), theta)[0]
+                running.append(w[i] * float(nll))
             theta.grad = grad
             opt.step()
             sched.step()
             done += 1
-            report(done / max(steps, 1), f"Epoch {epoch + 1} of {epochs}: step {done} of {steps}")
-        losses.append(full_loss())
+            report(done / max(steps, 1), f"Epoch {epoch + 1} of {epochs}: step {done} of {steps}, "
+                                         f"running loss {np.mean(running):.3f}")
         if stopped:
             break
+        if epoch < epochs - 1 and running:  # the running mean saves a pass; the last epoch gets the exact loss
+            losses.append(float(np.mean(running)))
+    losses.append(full_loss())
     return theta.detach(), losses, stopped
 
 
