@@ -15,6 +15,8 @@ from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, g
 from tabs.ui import explain, intro
 
 TITLE = "Bandit playground"
+SUMMARY = ("Can LLMs explore in-context? (Krishnamurthy et al. 2024): an LLM plays a multi-armed bandit beside "
+           "UCB and Thompson sampling, with the paper's prompts and failure statistics.")
 BASELINE_CHOICES = [("UCB", "ucb"), ("Thompson sampling", "ts"), ("Greedy", "greedy"), ("ε-greedy", "egreedy")]
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac",
            "#eeca3b", "#1b9e77", "#7570b3"]

@@ -14,6 +14,8 @@ from tabs.common import HEAVY, Outputs, export_dicts, guarded
 from tabs.ui import explain
 
 TITLE = "Cosine-similarity sandbox"
+SUMMARY = ("Is cosine similarity of embeddings really about similarity? (Steck et al. 2024): a rescaling that "
+           "leaves predictions unchanged changes cosine similarities arbitrarily.")
 MAX_CELLS = 200  # heat maps are average-pooled to at most this many rows/columns for the browser
 # The state comes last, so an API client (which does not get it) sees the others in this order.
 EXPERIMENT = Outputs("heat", "table", "summary", "export", "alpha_plot", "alpha_md", "state")

@@ -15,6 +15,8 @@ from tabs.common import HEAVY, Outputs, export_csv, export_dicts, gpu, guarded
 from tabs.ui import explain, intro
 
 TITLE = "CoT path explorer"
+SUMMARY = ("Chain-of-thought decoding (Wang & Zhou 2024): branch on the top-k first tokens, decode each path, "
+           "rank paths by the confidence of their answer.")
 EXAMPLES = [
     "Janet has 3 apples and buys 5 more. How many apples does she have now?",
     "A train travels 60 km per hour for 3 hours, then 40 km per hour for 2 hours. How many km does it travel in total?",

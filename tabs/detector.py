@@ -16,6 +16,8 @@ from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, g
 from tabs.ui import explain
 
 TITLE = "Detector"
+SUMMARY = ("Binoculars (Hans et al. 2024): zero-shot detection of machine-generated text from the ratio of a "
+           "model's perplexity to two models' cross-perplexity, per token.")
 EXAMPLES = json.loads((D.ASSETS / "examples.json").read_text())
 THRESHOLD_MODES = ["default for this pair", "custom"]
 DETECT = Outputs("verdict", "gauge", "strip", "lines", "export")

@@ -15,6 +15,8 @@ from tabs.common import HEAVY, Outputs, export_json, gpu, guarded
 from tabs.ui import explain, intro
 
 TITLE = "Early-exit token viewer"
+SUMMARY = ("LayerSkip (Elhoushi et al. 2024): each layer's prediction through the logit lens, early exit, and "
+           "lossless self-speculative decoding.")
 LENS_TOKENS = 64  # positions shown in the heat map
 EXAMPLES = [
     "The capital of France is Paris. The capital of Italy is Rome. The capital of Spain is",

@@ -23,6 +23,8 @@ from tabs import framing_figures as figs
 from tabs.common import HEAVY, Outputs, export_csv, export_dicts, guarded
 
 TITLE = "Framing analysis"
+SUMMARY = ("Framing of immigration in US presidential speeches (Card et al. 2022): tone, frames and metaphors "
+           "across 230 years.")
 MAX_SHOWN = 60  # segments rendered in the explore view (all of them go into the CSV)
 DECADE_HEADERS = ["decade", "Democratic tone", "D n", "Republican tone", "R n", "all tone", "all n"]
 UPLOAD_COLUMNS = ["fileid", "year", "president", "party", "candidate", "p_relevant", "relevant", "tone", "tone_score",

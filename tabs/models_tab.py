@@ -8,6 +8,7 @@ from backends.models import registry
 from tabs.common import HEAVY, Outputs, guarded
 
 TITLE = "Models"
+SUMMARY = ("The model profile, which model fills each slot, what is loaded.")
 
 LOADED_COLUMNS = ["name", "role", "device", "weights", "params_m", "memory_mb", "load_s", "loaded_from"]
 PRECISIONS = ["default", "int8", "float32", "bfloat16"]

@@ -17,6 +17,8 @@ from tabs.rag_figures import heat_map, passages_html, prior_figure, recall_figur
 from tabs.ui import explain, intro
 
 TITLE = "RAG QA"
+SUMMARY = ("Retrieval-augmented generation (Lewis et al. 2020): answers marginalised over retrieved passages, "
+           "RAG-Sequence and RAG-Token, with dense, BM25 and hybrid retrieval.")
 CORPORA = ["State of the Union addresses (1790-2026)", "My texts (upload or paste)"]
 MODE_CHOICES = [(R.MODE_LABELS[m], m) for m in R.MODES]
 RETRIEVAL_CHOICES = [(R.RETRIEVAL_LABELS[m], m) for m in R.RETRIEVAL_MODES]

@@ -30,6 +30,18 @@ def no_error_toast(page):
     assert toasts.count() == 0, toasts.first.inner_text()
 
 
+def _grouped_titles() -> set[str]:
+    import importlib
+
+    from tabs import MORE_PAPERS
+
+    return {importlib.import_module(f"tabs.{m}").TITLE for m in MORE_PAPERS}
+
+
 def open_tab(page, title):
+    """Open a top-level tab, or a paper's sub-tab inside "More papers" (that group first)."""
+    if title in _grouped_titles():
+        page.get_by_role("tab", name="More papers", exact=True).click()
+        page.wait_for_timeout(300)
     page.get_by_role("tab", name=title, exact=True).click()
     page.wait_for_timeout(300)

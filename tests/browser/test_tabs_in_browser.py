@@ -2,14 +2,14 @@
 import pytest
 
 from backends.models import registry
-from tabs import TAB_MODULES
+from tabs import MORE_PAPERS, TAB_MODULES
 from tests.browser.conftest import no_error_toast, open_tab
 
 pytestmark = pytest.mark.browser
 
 
 def _titles():
-    return [__import__(f"tabs.{m}", fromlist=["TITLE"]).TITLE for m in TAB_MODULES]
+    return [__import__(f"tabs.{m}", fromlist=["TITLE"]).TITLE for m in (*TAB_MODULES, *MORE_PAPERS)]
 
 
 @pytest.mark.parametrize("title", _titles())
@@ -19,6 +19,14 @@ def test_every_tab_opens_without_errors(page, artifacts, title):
     assert page.get_by_role("tab", name=title, exact=True).get_attribute("aria-selected") == "true"
     page.screenshot(path=str(artifacts / f"tab-{title.lower().replace(' ', '-')}.png"), full_page=True)
     assert page.js_errors == []
+
+
+def test_the_overview_lists_every_paper(page):
+    open_tab(page, "More papers")
+    page.get_by_role("tab", name="Overview", exact=True).click()
+    for m in (*TAB_MODULES[:-2], *MORE_PAPERS):
+        title = __import__(f"tabs.{m}", fromlist=["TITLE"]).TITLE
+        assert page.locator("table td").filter(has_text=title).first.is_visible(), title
 
 
 def test_models_tab_loads_a_model_from_the_ui(page, artifacts):

@@ -5,7 +5,7 @@ import pytest
 import app
 from backends.config import InputError
 from backends.models import ModelError
-from tabs import TAB_MODULES
+from tabs import MORE_PAPERS, PAPER_TABS, TAB_MODULES
 from tabs.common import guarded
 
 
@@ -33,7 +33,18 @@ def test_public_mode_is_the_default_on_a_space(monkeypatch):
 def test_tab_order_matches_the_product():
     titles = [__import__(f"tabs.{m}", fromlist=["TITLE"]).TITLE for m in TAB_MODULES]
     assert titles == ["Detector", "CoT path explorer", "Early-exit token viewer", "Bandit playground",
-                      "Cosine-similarity sandbox", "RAG QA", "Framing analysis", "Models"]
+                      "Cosine-similarity sandbox", "RAG QA", "Framing analysis", "More papers", "Models"]
+    grouped = [__import__(f"tabs.{m}", fromlist=["TITLE"]).TITLE for m in MORE_PAPERS]
+    assert grouped == ["GPTScore", "Selective prediction", "World knowledge"]
+
+
+def test_the_overview_names_every_paper_with_a_summary():
+    from tabs.more_papers import overview_markdown
+
+    md = overview_markdown()
+    for m in (*PAPER_TABS, *MORE_PAPERS):
+        tab = __import__(f"tabs.{m}", fromlist=["TITLE", "SUMMARY"])
+        assert len(tab.SUMMARY) > 30 and f"**{tab.TITLE}**" in md and tab.SUMMARY in md
 
 
 @pytest.mark.parametrize("exc", [InputError("Text is empty: type something."), ModelError("Model x failed")])
