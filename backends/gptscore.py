@@ -182,6 +182,12 @@ def model_of(model: str | LoadedModel | None) -> LoadedModel:
     return reg.get(reg.resolve(model, "base"))
 
 
+def batch_size_for(lm: LoadedModel) -> int:
+    """16 texts per batch, one for int8 models: their activations are quantised with one scale per call, so a
+    text's log-probabilities would shift with its batch-mates (the same rule as backends/ewok.py)."""
+    return 1 if getattr(lm, "weights", "") == "int8" else 16
+
+
 def _references(reference: str | Sequence[str] | None) -> list[str]:
     refs = [reference] if isinstance(reference, str) else list(reference or [])
     refs = [check_text(r, what=f"Reference {i + 1}") for i, r in enumerate(refs)]
@@ -193,14 +199,14 @@ def _references(reference: str | Sequence[str] | None) -> list[str]:
 def gptscore(hypotheses: Sequence[str], source: str | None = None, reference: str | Sequence[str] | None = None, *,
              aspect: str = "fluency", variant: str = "src->hypo", scenario: str = "IST", definition: str | None = None,
              demonstrations: Sequence[tuple[str, str]] | None = None, weighting: Weighting = "mean",
-             model: str | LoadedModel | None = None, max_tokens: int = 1024, batch_size: int | None = 16,
+             model: str | LoadedModel | None = None, max_tokens: int = 1024, batch_size: int | None = None,
              time_budget_s: float | None = None, progress: ProgressFn | None = None) -> list[GPTScoreResult]:
     """GPTScore of each hypothesis, in input order; every direction of every hypothesis in one batched call.
 
     ``source`` is needed by src->hypo, ``reference`` (one text or several) by the other variants.
     ``definition`` replaces the aspect's default definition (then any aspect name may be given);
     ``demonstrations`` are (source, good text) pairs for IDM (default: the assets' ones).
-    ``time_budget_s``: None means no budget.
+    ``time_budget_s``: None means no budget. ``batch_size`` None: :func:`batch_size_for` the model.
     """
     if isinstance(hypotheses, str):
         hypotheses = [hypotheses]
@@ -242,8 +248,9 @@ def gptscore(hypotheses: Sequence[str], source: str | None = None, reference: st
                     keys.append((i, "hypo->ref", r))
                     prefixes.append(prefix(h, "Reference"))
                     targets.append(ref)
-    conts = score_continuations(lm, prefixes, targets, max_tokens=max_tokens, batch_size=batch_size,
-                                deadline=Deadline(time_budget_s), progress=progress)
+    conts = score_continuations(lm, prefixes, targets, max_tokens=max_tokens,
+                                batch_size=batch_size or batch_size_for(lm), deadline=Deadline(time_budget_s),
+                                progress=progress)
     by_hyp: list[dict] = [{} for _ in hyps]
     for (i, d, r), c in zip(keys, conts):
         by_hyp[i][(d, r)] = scored(c, d, r, weighting)
@@ -420,7 +427,7 @@ class MetaEvaluation:
 
 
 def score_item(lm: LoadedModel, item: MetaItem, scorers: Sequence[str], *, max_tokens: int = 1024,
-               batch_size: int | None = 16, deadline: Deadline | None = None) -> list[dict]:
+               batch_size: int | None = None, deadline: Deadline | None = None) -> list[dict]:
     """Every scorer's score of every hypothesis of one source, the model scorers in one batched call."""
     aspects = load_aspects()
     keys, prefixes, targets = [], [], []
@@ -434,8 +441,8 @@ def score_item(lm: LoadedModel, item: MetaItem, scorers: Sequence[str], *, max_t
             keys.append((name, j))
             prefixes.append(pre)  # perplexity: an empty prefix, so the text is scored from its first token
             targets.append(h["text"])
-    conts = score_continuations(lm, prefixes, targets, max_tokens=max_tokens, batch_size=batch_size,
-                                deadline=deadline)
+    conts = score_continuations(lm, prefixes, targets, max_tokens=max_tokens,
+                                batch_size=batch_size or batch_size_for(lm), deadline=deadline)
     records = [{"source_id": item.source_id, "axis": h["axis"], "kind": h["kind"], "level": h["level"],
                 "damage": h.get("damage", ""), "text": h["text"]} for h in item.hypotheses]
     for (name, j), c in zip(keys, conts):
@@ -498,7 +505,7 @@ def check_scorers(scorers: Sequence[str]) -> tuple[str, ...]:
 
 
 def meta_evaluate_iter(items: Sequence[MetaItem], scorers: Sequence[str] = DEFAULT_SCORERS,
-                       model: str | LoadedModel | None = None, *, max_tokens: int = 1024, batch_size: int | None = 16,
+                       model: str | LoadedModel | None = None, *, max_tokens: int = 1024, batch_size: int | None = None,
                        deadline: Deadline | None = None) -> Iterator[list[dict]]:
     """Score the sources one at a time and yield each one's records (a caller can stop between sources)."""
     scorers = check_scorers(scorers)
@@ -518,7 +525,7 @@ def summarize(records: Sequence[dict], scorers: Sequence[str], model: str, secon
 
 def meta_evaluate(n_sources: int | None = None, scorers: Sequence[str] = DEFAULT_SCORERS,
                   model: str | LoadedModel | None = None, *, items: Sequence[MetaItem] | None = None,
-                  max_tokens: int = 1024, batch_size: int | None = 16, time_budget_s: float | None = None,
+                  max_tokens: int = 1024, batch_size: int | None = None, time_budget_s: float | None = None,
                   progress: ProgressFn | None = None, n_boot: int = 1000, seed: int = 0) -> MetaEvaluation:
     """Run the built-in meta-evaluation set (or ``items``) on the first ``n_sources`` sources (None: all)."""
     t0 = time.perf_counter()
