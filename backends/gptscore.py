@@ -182,12 +182,6 @@ def model_of(model: str | LoadedModel | None) -> LoadedModel:
     return reg.get(reg.resolve(model, "base"))
 
 
-def batch_size_for(lm: LoadedModel) -> int:
-    """16 texts per batch, one for int8 models: their activations are quantised with one scale per call, so a
-    text's log-probabilities would shift with its batch-mates (the same rule as backends/ewok.py)."""
-    return 1 if getattr(lm, "weights", "") == "int8" else 16
-
-
 def _references(reference: str | Sequence[str] | None) -> list[str]:
     refs = [reference] if isinstance(reference, str) else list(reference or [])
     refs = [check_text(r, what=f"Reference {i + 1}") for i, r in enumerate(refs)]
@@ -206,7 +200,8 @@ def gptscore(hypotheses: Sequence[str], source: str | None = None, reference: st
     ``source`` is needed by src->hypo, ``reference`` (one text or several) by the other variants.
     ``definition`` replaces the aspect's default definition (then any aspect name may be given);
     ``demonstrations`` are (source, good text) pairs for IDM (default: the assets' ones).
-    ``time_budget_s``: None means no budget. ``batch_size`` None: :func:`batch_size_for` the model.
+    ``time_budget_s``: None means no budget. ``batch_size`` None: 16 per pass, one on int8
+    models (:func:`backends.lm.scoring_batch_size`).
     """
     if isinstance(hypotheses, str):
         hypotheses = [hypotheses]
@@ -249,7 +244,7 @@ def gptscore(hypotheses: Sequence[str], source: str | None = None, reference: st
                     prefixes.append(prefix(h, "Reference"))
                     targets.append(ref)
     conts = score_continuations(lm, prefixes, targets, max_tokens=max_tokens,
-                                batch_size=batch_size or batch_size_for(lm), deadline=Deadline(time_budget_s),
+                                batch_size=batch_size, deadline=Deadline(time_budget_s),
                                 progress=progress)
     by_hyp: list[dict] = [{} for _ in hyps]
     for (i, d, r), c in zip(keys, conts):
@@ -442,7 +437,7 @@ def score_item(lm: LoadedModel, item: MetaItem, scorers: Sequence[str], *, max_t
             prefixes.append(pre)  # perplexity: an empty prefix, so the text is scored from its first token
             targets.append(h["text"])
     conts = score_continuations(lm, prefixes, targets, max_tokens=max_tokens,
-                                batch_size=batch_size or batch_size_for(lm), deadline=deadline)
+                                batch_size=batch_size, deadline=deadline)
     records = [{"source_id": item.source_id, "axis": h["axis"], "kind": h["kind"], "level": h["level"],
                 "damage": h.get("damage", ""), "text": h["text"]} for h in item.hypotheses]
     for (name, j), c in zip(keys, conts):

@@ -172,9 +172,3 @@ def test_meta_evaluate_scores_every_hypothesis_with_each_scorer(fake):
         G.meta_evaluate(items=items, scorers=["BLEU"])
     with pytest.raises(InputError, match="unknown aspect"):
         G.meta_evaluate(items=items, scorers=["IST-wit"])
-
-
-def test_int8_models_score_one_text_per_batch():
-    # Their activation scale is set per call, so batch-mates would move a text's score.
-    assert G.batch_size_for(SimpleNamespace(weights="int8")) == 1
-    assert G.batch_size_for(SimpleNamespace(weights="float32")) == 16

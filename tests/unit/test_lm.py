@@ -132,6 +132,18 @@ def test_long_pairs_lose_the_prefix_start_first(model):
     assert c.truncated and len(c.logprobs) == 3
 
 
+def test_empty_targets_and_int8_batches(model):
+    from dataclasses import replace
+
+    from backends.lm import score_continuations, scoring_batch_size
+
+    empty, full = score_continuations(model, ["abc", "abc"], ["", " de"])
+    assert empty.logprobs.size == 0 and np.isnan(empty.mean) and empty.total == 0 and full.logprobs.size == 3
+    # int8 models quantise each call's input with one scale: one text per pass keeps scores batch-invariant.
+    assert scoring_batch_size(model) == 16 and scoring_batch_size(model, 4) == 4
+    assert scoring_batch_size(replace(model, weights="int8"), 16) == 1
+
+
 def test_mismatched_pairs_are_refused(model):
     from backends.config import InputError
     from backends.lm import score_continuations
