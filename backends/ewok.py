@@ -30,7 +30,7 @@ import numpy as np
 
 from backends.config import InputError, check_text, limits
 from backends.decoding import Deadline, TimeBudgetError
-from backends.lm import Continuation, continuation_ids, forward_logits, score_continuations
+from backends.lm import Continuation, score_continuations
 from backends.metrics import bootstrap_ci
 from backends.models import LoadedModel, registry
 
@@ -187,34 +187,6 @@ def _result(item: Item, metric: str, conts: Sequence[Continuation]) -> ItemResul
     return ItemResult(item.id, item.domain, item.concept, metric, *t, item_score(*t))
 
 
-def _label_logprobs(lm: LoadedModel, prompts: Sequence[str], batch_size: int | None,
-                    deadline: Deadline | None) -> list[tuple[float, float]] | None:
-    """(log P(" 1" | prompt), log P(" 2" | prompt)) for each prompt, from ONE forward pass per prompt.
-
-    :func:`score_continuations` would run each prompt twice, once per label. In the tokenizers here the labels
-    are [" ", "1"] and [" ", "2"]: the same ids up to the last, so the prompt and the shared ids run once and
-    the last position's distribution gives both last tokens; the totals equal score_continuations' (the unit
-    tests check it). None when the labels differ earlier (the caller then scores them the plain way).
-    """
-    import torch
-
-    max_tokens = limits().max_tokens
-    enc = [[continuation_ids(lm, p, lab, max_tokens) for lab in CHOICE_LABELS] for p in prompts]
-    if any(a[1] != b[1] or len(a[0]) != len(b[0]) or a[0][:-1] != b[0][:-1] or a[2] or b[2] for a, b in enc):
-        return None
-    ids = [a[0][:-1] for a, _ in enc]  # the prompt and the labels' shared ids
-    out: list[tuple[float, float] | None] = [None] * len(prompts)
-    for batch in forward_logits(lm, prompts, encoded=(ids, [False] * len(ids)), batch_size=batch_size,
-                                deadline=deadline):
-        for row, i in enumerate(batch.indices):
-            (full_a, start, _), (full_b, _, _) = enc[i]
-            n = len(ids[i])
-            logp = torch.log_softmax(batch.logits[row, start - 1:n], dim=-1)  # predicts ids[start:] and the last
-            shared = float(sum(logp[k, full_a[start + k]] for k in range(n - start)))
-            out[i] = (shared + float(logp[-1, full_a[-1]]), shared + float(logp[-1, full_b[-1]]))
-    return [o for o in out if o is not None]
-
-
 # ----- evaluation ----------------------------------------------------------------------------------
 
 
@@ -222,25 +194,11 @@ def model_of(model: str | LoadedModel | None) -> LoadedModel:
     return model if isinstance(model, LoadedModel) else registry().get(model or "base")
 
 
-def batch_size_for(lm: LoadedModel) -> int:
-    """16 texts per batch, but one for int8 models: their dynamic quantisation scales activations per call, so a
-    text's log-probabilities shift with its batch-mates (measured on Qwen2.5-Coder-0.5B int8: up to 5 nats on an
-    EWoK target), and an item's score would depend on which other items were sampled with it."""
-    return 1 if getattr(lm, "weights", "") == "int8" else 16
-
-
 def score_items(lm: LoadedModel, items: Sequence[Item], metric: str = "logprobs", *, batch_size: int | None = None,
                 deadline: Deadline | None = None) -> list[ItemResult]:
-    """Score items with one batched :func:`score_continuations` call (4 continuations per item); CHOICE with
-    one pass per prompt where the two labels differ only in their last token (see :func:`_label_logprobs`).
-    ``batch_size`` None: :func:`batch_size_for` the model."""
-    batch_size = batch_size or batch_size_for(lm)
-    if metric == "choice":
-        fast = _label_logprobs(lm, [choice_prompt(it.context1, it.context2, t) for it in items
-                                    for t in (it.target1, it.target2)], batch_size, deadline)
-        if fast is not None:
-            return [ItemResult(it.id, it.domain, it.concept, metric, *fast[2 * i], *fast[2 * i + 1],
-                               item_score(*fast[2 * i], *fast[2 * i + 1])) for i, it in enumerate(items)]
+    """Score items with one batched :func:`score_continuations` call (4 continuations per item, for either
+    metric). ``batch_size`` None: 16 per pass, one on int8 models (:func:`backends.lm.scoring_batch_size`:
+    their per-call activation scale would make an item's score depend on its batch-mates)."""
     queries = [q for it in items for q in _queries(it, metric)]
     conts = score_continuations(lm, [q[0] for q in queries], [q[1] for q in queries],
                                 max_tokens=limits().max_tokens, batch_size=batch_size, deadline=deadline)
@@ -319,7 +277,7 @@ def score_pair(context1: str, context2: str, target1: str, target2: str, model: 
     deadline = Deadline(time_budget_s)
     queries = _queries(item, "logprobs") + _queries(item, "choice")
     conts = score_continuations(lm, [q[0] for q in queries], [q[1] for q in queries],
-                                max_tokens=limits().max_tokens, batch_size=batch_size_for(lm), deadline=deadline)
+                                max_tokens=limits().max_tokens, deadline=deadline)
     if any(c.truncated for c in conts):
         raise InputError(f"The texts are too long for the model's {limits().max_tokens}-token window: shorten them.")
     labels = ("T1|C1", "T1|C2", "T2|C1", "T2|C2")

@@ -159,10 +159,13 @@ def test_evaluate_logprobs_matches_score_continuations(lm):
     assert ev.accuracy == pytest.approx(np.mean([x.score for x in ev.results]))
 
 
-def test_choice_one_pass_equals_two_label_continuations(lm):
+def test_choice_reads_label_1_as_context_1_for_each_target(lm):
+    """CHOICE's t1c1 is log P(" 1" | prompt of T1), t1c2 log P(" 2" | prompt of T1), and so on; each prompt
+    shows both contexts and its target."""
     ev = E.evaluate_ewok(ITEMS, lm, metric="choice", n_boot=50)
     for it, r in zip(ITEMS, ev.results):
         p1, p2 = (E.choice_prompt(it.context1, it.context2, t) for t in (it.target1, it.target2))
+        assert all(x in p1 for x in (it.context1, it.context2, it.target1)) and it.target2 in p2
         conts = score_continuations(lm, [p1, p1, p2, p2], [" 1", " 2", " 1", " 2"])
         assert [r.t1c1, r.t1c2, r.t2c1, r.t2c2] == pytest.approx([c.total for c in conts], abs=1e-4)
         assert r.metric == "choice" and r.score in (0.0, 0.5, 1.0)
@@ -181,10 +184,3 @@ def test_score_pair_per_token_terms(lm):
     assert p.logprobs.t1c1 == pytest.approx(p.scored[0].total)
     assert p.logprobs.score in (0.0, 0.5, 1.0) and p.choice.score in (0.0, 0.5, 1.0)
     assert asdict(p.item)["target2"] == "it is right."
-
-
-def test_int8_models_score_one_text_per_batch(lm):
-    """int8's per-call activation scale would make an item's score depend on its batch-mates."""
-    from dataclasses import replace
-
-    assert E.batch_size_for(lm) == 16 and E.batch_size_for(replace(lm, weights="int8")) == 1
