@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 DATASETS = ("cot", "rag")
 DATASET_LABELS = {"cot": "arithmetic (CoT problems, number answers)",
-                  "rag": "SOTU questions (reworded first) with the top BM25 passage"}
+                  "rag": "SOTU questions with the top BM25 passage (the reworded ones last)"}
 # Measured on the first 8 problems with Qwen2.5-Coder-0.5B int8: "Answer with the number only" 1/12 right,
 # a worked example in the instruction gets copied; this one-line calculation 3/8 (a mix, as AUROC needs).
 COT_INSTRUCTION = "Reply on one line with the arithmetic expression that answers it and its value."
@@ -117,8 +117,8 @@ class Selective:
 
 def load_items(dataset: str, limit: int | None = None) -> list[Item]:
     """The first ``limit`` questions of a built-in set: "cot" (arithmetic, number answers) or "rag" (SOTU
-    questions, the 22 reworded ones first, each with the passage BM25 ranks first for it: for the reworded
-    questions that is the one holding the answer 5 times in 22)."""
+    questions, then the 22 reworded ones, each with the passage BM25 ranks first for it: the one holding the
+    answer for 84 % of the original questions)."""
     if dataset not in DATASETS:
         raise InputError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
     if dataset == "cot":
@@ -130,10 +130,10 @@ def load_items(dataset: str, limit: int | None = None) -> list[Item]:
         from backends.rag.evaluation import QA_REWORDED_PATH, load_qa
         from backends.rag.sparse import bm25_index
 
-        # The 22 reworded questions first, then the original 107: with its own passage the 0.5B model answered
-        # the first 16 original questions all right (AUROC undefined); the reworded ones share few words
-        # with their passage, so BM25's top passage is often another one and the answers are a mix.
-        qa = load_qa(QA_REWORDED_PATH) + load_qa()
+        # Retrieved, not given: with its own passage the 0.5B model answered the first 16 questions all
+        # right (AUROC undefined). BM25's top passage is the right one for 84 % of the original questions
+        # (and for fewer of the 22 reworded ones, which come after them), so the answers are a mix.
+        qa = load_qa() + load_qa(QA_REWORDED_PATH)
         passages = default_passages()
         bm25 = bm25_index(passages)
         items = []

@@ -124,3 +124,15 @@ def test_load_items_and_bad_inputs():
         evaluate_selective("cot", object(), n_samples=1, limit=3)
     with pytest.raises(InputError, match="alpha"):
         evaluate_selective("cot", object(), alpha=1.5, limit=3)
+
+
+def test_rag_questions_come_with_their_top_bm25_passage():
+    from backends.rag.evaluation import load_qa
+    from backends.selective.evaluate import load_items
+
+    items = load_items("rag", limit=3)
+    qa = load_qa()[:3]
+    assert [it.id for it in items] == [q["id"] for q in qa]  # the original questions first
+    assert all(it.context.startswith("Passage") and q["answer"] in it.references for it, q in zip(items, qa))
+    # BM25 finds the answer-bearing passage for the first one (Washington's 1790 address on North Carolina).
+    assert "North Carolina" in items[0].context
