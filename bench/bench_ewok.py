@@ -25,14 +25,14 @@ from backends import models  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="cpu")
-    ap.add_argument("--models", default=None, help="comma-separated names (default: the profile's base slot)")
+    ap.add_argument("--models", default=None, help="comma-separated names (default: the profile's chat slot)")
     ap.add_argument("--per-domain", type=int, default=20, help="items per domain (0: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--metrics", default="logprobs,choice")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args(argv)
     reg = models.configure(args.profile)
-    names = args.models.split(",") if args.models else [reg.slots["base"]]
+    names = args.models.split(",") if args.models else [reg.slots["chat"]]
     items = E.sample_items(E.load_items(), per_domain=args.per_domain or None, seed=args.seed)
     print(f"{len(items)} items ({args.per_domain or 'all'} per domain, seed {args.seed}), profile {args.profile}")
     out = []

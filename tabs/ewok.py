@@ -263,7 +263,7 @@ def build() -> None:
                 per_domain = gr.Slider(1, 48, value=5, step=1, label="Items per domain (seeded sample)")
                 seed = gr.Number(value=0, precision=0, label="Seed of the sample")
                 metrics = gr.CheckboxGroup(list(METRIC_LABELS), value=["LogProbs", "CHOICE"], label="Metric")
-            models = gr.CheckboxGroup(lms, value=[reg.slots["base"]], label="Models (each runs on the same items)")
+            models = gr.CheckboxGroup(lms, value=[reg.slots["chat"]], label="Models (each runs on the same items)")
             with gr.Row():
                 run = gr.Button("Evaluate", variant="primary")
                 stop = gr.Button("Stop")
@@ -287,7 +287,7 @@ def build() -> None:
                                             json=js), api_name="ewok_evaluate", **HEAVY)
             stop.click(None, None, None, cancels=[event])
         with gr.Tab("Score your own pair"):
-            model = gr.Dropdown(lms, value=reg.slots["base"], label="Model")
+            model = gr.Dropdown(lms, value=reg.slots["chat"], label="Model")
             with gr.Row():
                 c1 = gr.Textbox(label="Context 1 (fits target 1)", value=EXAMPLES[0][0], lines=2, max_length=1000)
                 c2 = gr.Textbox(label="Context 2 (fits target 2)", value=EXAMPLES[0][1], lines=2, max_length=1000)

@@ -13,8 +13,8 @@ SANITY = E.Item("sanity", "physical dynamics", "weather", "It is raining heavily
 def test_evaluate_ten_items_through_the_python_api(registry):
     items = E.load_items()
     sample = E.sample_items(items, domains=list(E.DOMAINS[:10]), per_domain=1, seed=0)
-    e = E.evaluate_ewok(sample, model=None)  # the registry's "base" slot
-    assert e.model == registry.slots["base"] and e.n == 10 and e.complete
+    e = E.evaluate_ewok(sample, model=None)  # the registry's "chat" slot
+    assert e.model == registry.slots["chat"] and e.n == 10 and e.complete
     assert {r.score for r in e.results} <= {0.0, 0.5, 1.0}
     assert list(e.accuracy_by_domain) == list(E.DOMAINS[:10])
     assert 0.0 <= e.accuracy <= 1.0 and e.interval[0] <= e.accuracy <= e.interval[1]
