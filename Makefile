@@ -59,6 +59,9 @@ bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_framing.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_rag.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_retrieval.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_gptscore.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_selective.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_ewok.py
 
 # Regenerate the detector's benchmark texts and calibration (about 20 minutes on 2 cores).
 detector-benchmark: setup
