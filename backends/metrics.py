@@ -28,28 +28,30 @@ def _finite(values: Sequence[float], what: str) -> np.ndarray:
 # ----- rank correlations -----------------------------------------------------------------------------
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rho (ties get average ranks). NaN when either side is constant or has < 2 values."""
-    from scipy.stats import spearmanr
-
+def _rank_pairs(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two sides as arrays, or None when a rank correlation is undefined (< 2 pairs, a constant side)."""
     a, b = _finite(x, "Scores"), _finite(y, "Scores")
     if a.size != b.size:
         raise InputError(f"Correlation needs pairs: got {a.size} and {b.size} values.")
     if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
+        return None
+    return a, b
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho (ties get average ranks). NaN when either side is constant or has < 2 values."""
+    from scipy.stats import spearmanr
+
+    pairs = _rank_pairs(x, y)
+    return float("nan") if pairs is None else float(spearmanr(*pairs).statistic)
 
 
 def kendall(x: Sequence[float], y: Sequence[float]) -> float:
     """Kendall's tau-b (tie-corrected). NaN when either side is constant or has < 2 values."""
     from scipy.stats import kendalltau
 
-    a, b = _finite(x, "Scores"), _finite(y, "Scores")
-    if a.size != b.size:
-        raise InputError(f"Correlation needs pairs: got {a.size} and {b.size} values.")
-    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(kendalltau(a, b).statistic)
+    pairs = _rank_pairs(x, y)
+    return float("nan") if pairs is None else float(kendalltau(*pairs).statistic)
 
 
 # ----- classification of right and wrong ------------------------------------------------------------
