@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from backends.config import InputError, check_text, limits
+from backends.config import InputError, check_count, check_text, limits
 from backends.decoding import Deadline, TimeBudgetError
 from backends.lm import Continuation, score_continuations
 from backends.metrics import bootstrap_ci
@@ -301,11 +301,15 @@ def load_items(path: Path | str = ITEMS_PATH) -> list[Item]:
 def sample_items(items: Sequence[Item], *, domains: Sequence[str] | None = None, per_domain: int | None = None,
                  seed: int = 0) -> list[Item]:
     """A seeded sample of ``per_domain`` items from each chosen domain (all of them for None), in domain order."""
+    if domains is not None and (isinstance(domains, str) or not isinstance(domains, (list, tuple))):
+        raise InputError("Domains must be a list of domain names.")
     chosen = list(domains) if domains is not None else [d for d in DOMAINS if any(it.domain == d for it in items)]
-    unknown = [d for d in chosen if not any(it.domain == d for it in items)]
+    unknown = [str(d)[:40] for d in chosen if not isinstance(d, str) or not any(it.domain == d for it in items)]
     if unknown:
-        raise InputError(f"Unknown domain(s) {', '.join(unknown)}: choose from {', '.join(DOMAINS)}.")
-    rng = random.Random(seed)
+        raise InputError(f"Unknown domain(s) {', '.join(map(repr, unknown))}: choose from {', '.join(DOMAINS)}.")
+    if per_domain is not None:
+        per_domain = check_count(per_domain, what="Items per domain", low=1, high=len(items) or 1)
+    rng = random.Random(check_count(seed, what="Seed", low=0, high=2**32 - 1))
     out: list[Item] = []
     for d in chosen:
         pool = [it for it in items if it.domain == d]

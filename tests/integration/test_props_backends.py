@@ -105,8 +105,11 @@ def _build() -> list[Prop]:
     from backends import cot_decoding as CD
     from backends import detector as D
     from backends import early_exit as EE
+    from backends import ewok as E
     from backends import framing as F
+    from backends import gptscore as G
     from backends import rag as R
+    from backends import selective as S
 
     UPLOAD_TMP.mkdir(parents=True, exist_ok=True)
     small_texts = st.one_of(st.lists(P.text_or_wrong(120), min_size=0, max_size=3), P.text_or_wrong(60))
@@ -191,6 +194,28 @@ def _build() -> list[Prop]:
         Prop("framing.analyze_text", lambda v: F.analyze_text(v, metaphors=False, zero_shot=False),
              P.text_or_wrong(300), 10, 60, True),
         Prop("framing.segment_text", lambda v: F.segment_text(v), P.texts(400), 80, 10),  # callers check the type
+        # ---- Backends of issue #17 (GPTScore, selective prediction, EWoK). ----
+        Prop("gptscore.gptscore", lambda v: G.gptscore(v[0], source=v[1], reference=v[1], aspect=v[2], variant=v[3],
+                                                       scenario=v[4], model="smollm2-135m-instruct"),
+             st.tuples(small_texts, P.text_or_wrong(120), P.choice(["fluency", "consistency", "wit"]),
+                       P.choice(list(G.VARIANTS)), P.choice(list(G.SCENARIOS))), 10, 60, True,
+             valid=st.tuples(st.lists(P.texts(80), min_size=1, max_size=2), P.texts(120),
+                             st.sampled_from(["fluency", "consistency"]), st.sampled_from(G.VARIANTS),
+                             st.sampled_from(G.SCENARIOS))),
+        Prop("selective.evaluate_selective",
+             lambda v: S.evaluate_selective(v[0], "smollm2-135m-instruct", n_samples=v[1], limit=v[2], alpha=v[3],
+                                            temperature=v[4], max_new_tokens=4, n_boot=10),
+             st.tuples(P.choice(["cot", "rag", "squad"]), P.count(2, 3), P.count(2, 2), P.number(0, 1),
+                       P.number(0.05, 2)), 8, 90, True),
+        Prop("ewok.score_pair", lambda v: E.score_pair(*v, model="smollm2-135m-instruct"),
+             st.tuples(P.text_or_wrong(100), P.text_or_wrong(100), P.text_or_wrong(60), P.text_or_wrong(60)),
+             10, 60, True, valid=st.tuples(P.texts(100), P.texts(100), P.texts(60), P.texts(60))),
+        Prop("ewok.sample_items", lambda v: E.sample_items(E.load_items(), domains=v[0], per_domain=v[1], seed=v[2]),
+             st.tuples(st.one_of(st.none(), st.lists(P.choice(list(E.DOMAINS) + ["cooking"]), max_size=3)),
+                       st.one_of(st.none(), P.count(1, 5)), P.count(0, 10)), 40, 10),
+        Prop("ewok.evaluate_ewok", lambda v: E.evaluate_ewok(E.load_items()[:v[0]], "smollm2-135m-instruct",
+                                                             metric=v[1], n_boot=10),
+             st.tuples(st.sampled_from([0, 1]), P.choice(list(E.METRICS))), 6, 60, True),
     ]
 
 
@@ -198,7 +223,8 @@ PUBLIC_FUNCTIONS = _build()
 # Backend modules that are infrastructure for the ones above (tested through them and in their own unit tests).
 # Take loaded models or internal paths, not user input: tests/unit/test_lm.py, test_quantize.py, test_decoding.py,
 # test_cache.py, test_models.py.
-INFRASTRUCTURE = {"lm", "quantize", "decoding", "cache", "model_files", "model_specs"}
+# metrics takes the numbers the backends computed (tests/unit/test_metrics.py).
+INFRASTRUCTURE = {"lm", "quantize", "decoding", "cache", "model_files", "model_specs", "metrics"}
 
 
 def test_every_backend_module_is_covered():
