@@ -213,11 +213,15 @@ def answer_question(lm: "LoadedModel", item: Item, n_samples: int, *, seed: int,
     return _text(lm, g.ids[0]), [float(x) for x in g.logprobs[0]], samples, lps
 
 
-def self_evaluate(lm: "LoadedModel", items: Sequence[Item], answers: Sequence[str], *, batch_size: int = 8,
+def self_evaluate(lm: "LoadedModel", items: Sequence[Item], answers: Sequence[str], *, batch_size: int | None = 8,
                   deadline: Deadline | None = None) -> list[float]:
-    """log P("Yes") for each (question, proposed answer), normalised over Yes and No, batched."""
+    """log P("Yes") for each (question, proposed answer), normalised over Yes and No, batched (one per pass on
+    int8 models, whose per-call activation scale would make a question's P(Yes) depend on its batch-mates)."""
     import torch
 
+    from backends.lm import scoring_batch_size
+
+    batch_size = scoring_batch_size(lm, batch_size)
     yes, no = word_ids(lm, "Yes"), word_ids(lm, "No")
     out: list[float] = []
     rows = [self_eval_prompt(lm, it, a) for it, a in zip(items, answers)]
