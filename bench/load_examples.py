@@ -81,6 +81,14 @@ EXAMPLES: dict[str, Example] = {
     "/framing_text": Example(lambda: ("Immigrants built this nation, and their families enrich our towns and "
                                       "our schools.", False), 1),
     "/framing_upload": Example(lambda: (upload("framing", FRAMING_ROWS), 5), 0.3),
+    # ---- Tabs of issue #17 (More papers: GPTScore, selective prediction, EWoK). ----
+    "/gptscore_definition": Example(lambda: ("fluency",), 1),
+    "/gptscore_score": Example(lambda: ("The senate passed the bill on Tuesday.", "", "The bill passed on Tuesday.",
+                                        "", "Tuesday bill the on passed.", "", SMOL, "IST", "src->hypo", "fluency",
+                                        "", "mean"), 0.5),
+    "/ewok_pair": Example(lambda: ("The piano is in front of Ali. Ali turns left.",
+                                   "The piano is in front of Ali. Ali turns right.", "The piano is right of Ali.",
+                                   "The piano is left of Ali.", SMOL), 0.5),
 }
 
 # Endpoints the load run leaves out, and why (everything else the API lists and EXAMPLES lacks is reported).
@@ -88,4 +96,8 @@ SKIP: dict[str, str] = {
     "/models_unload": "unloads a model every other user shares (reloading it would dominate the run)",
     "/detect_evaluate": "the whole built-in benchmark (tens of seconds); its result is cached after one run",
     "/cot_evaluate": "an evaluation over problems (several seconds each); covered by tests/app/test_cot_api.py",
+    "/gptscore_meta": "the meta-evaluation over sources (tens of passes each); tests/app/test_gptscore_api.py",
+    "/selective_run": "answers, samples and self-evaluates questions (seconds each); tests/app/test_selective_api.py",
+    "/selective_tune": "trains a soft prompt after a run (minutes); covered by tests/app/test_selective_api.py",
+    "/ewok_evaluate": "an evaluation over items and models; covered by tests/app/test_ewok_api.py",
 }

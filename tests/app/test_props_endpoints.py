@@ -87,6 +87,10 @@ CHEAP: dict[str, dict[str, object]] = {
     "/framing_corpus": {"year_from": 2000, "year_to": 2002, "period": 5},  # not the whole corpus
     "/framing_explore": {"year_from": 2000, "year_to": 2002},
     "/framing_text": {"zero_shot": False},
+    "/gptscore_score": {"model": "smollm2-135m-instruct"},
+    "/selective_run": {"n_questions": 2, "n_samples": 2, "model": "smollm2-135m-instruct"},
+    "/ewok_evaluate": {"per_domain": 1, "model_names": ["smollm2-135m-instruct"]},
+    "/ewok_pair": {"model": "smollm2-135m-instruct"},
 }
 
 
