@@ -32,7 +32,7 @@ from backends.config import InputError, check_count, check_text, limits
 from backends.decoding import Deadline, TimeBudgetError
 from backends.lm import Continuation, score_continuations
 from backends.metrics import bootstrap_ci
-from backends.models import LoadedModel, registry
+from backends.models import LoadedModel, loaded
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "ewok"
 TEMPLATES_PATH = ASSETS / "templates.json"
@@ -193,7 +193,7 @@ def _result(item: Item, metric: str, conts: Sequence[Continuation]) -> ItemResul
 def model_of(model: str | LoadedModel | None) -> LoadedModel:
     """A LoadedModel as given, else a name, else the profile's "chat" slot: on the cpu profile the 1.5B, whose
     accuracy (0.70 on 12 items per domain) and domain order show the paper's effect; the 0.5B is near chance."""
-    return model if isinstance(model, LoadedModel) else registry().get(model or "chat")
+    return loaded(model, "chat")
 
 
 def score_items(lm: LoadedModel, items: Sequence[Item], metric: str = "logprobs", *, batch_size: int | None = None,

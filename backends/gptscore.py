@@ -31,7 +31,7 @@ from backends.config import InputError, check_count, check_text, limits
 from backends.decoding import Deadline
 from backends.lm import Continuation, ProgressFn, score_continuations
 from backends.metrics import bootstrap_ci, kendall, rouge_l, spearman
-from backends.models import LoadedModel, registry
+from backends.models import LoadedModel, loaded
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "gptscore"
 ASPECTS_PATH = ASSETS / "aspects.json"
@@ -176,10 +176,7 @@ def combine(variant: str, hypothesis: str, targets: dict[tuple[str, int | None],
 
 def model_of(model: str | LoadedModel | None) -> LoadedModel:
     """A LoadedModel as given, else a name or slot (None: the "base" slot) from the registry."""
-    if isinstance(model, LoadedModel):
-        return model
-    reg = registry()
-    return reg.get(reg.resolve(model, "base"))
+    return loaded(model, "base")
 
 
 def _references(reference: str | Sequence[str] | None) -> list[str]:

@@ -469,6 +469,15 @@ def get_model(name_or_slot: str | None = None, *, slot: str | None = None,
     return registry().get(name_or_slot, slot=slot, progress=progress)
 
 
+def loaded(model: "str | LoadedModel | None", slot: str) -> LoadedModel:
+    """A backend entry point's model: a LoadedModel as given, else a name or slot, else ``slot``'s model.
+    Entry points resolve their model once, here, and pass the loaded one down."""
+    if isinstance(model, LoadedModel):
+        return model
+    reg = registry()
+    return reg.get(reg.resolve(model, slot))
+
+
 @contextlib.contextmanager
 def use_registry(reg: ModelRegistry) -> Iterator[ModelRegistry]:
     """Make ``reg`` the process-wide registry inside the block, then put the previous one back.

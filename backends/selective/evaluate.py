@@ -290,10 +290,10 @@ def evaluate_selective(dataset: str = "cot", model: "str | LoadedModel | None" =
     ASPIRE's alpha sweep. ``time_budget_s=None``: no budget; when a budget runs out after some questions,
     the result covers those (``stopped_early``).
     """
-    from backends.models import LoadedModel, registry
+    from backends.models import loaded
 
     _check(dataset, n_samples, limit, alpha, temperature)
-    lm = model if isinstance(model, LoadedModel) else registry().get(model or "base")
+    lm = loaded(model, "base")
     t0 = time.perf_counter()
     deadline = Deadline(time_budget_s)
     items = load_items(dataset, limit)
