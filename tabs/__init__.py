@@ -18,6 +18,9 @@ MORE_PAPERS = (
     "gptscore",
     "selective",
     "ewok",
+    "bitnet",
+    "dus",
+    "upcycling",
 )
 
 # The top-level tabs, in order: the seven papers, the group of further papers, the models.
