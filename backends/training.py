@@ -22,6 +22,7 @@ backward), N the parameters of the matrix products a token passes through (atten
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -51,6 +52,11 @@ MAX_SEQ_LEN = 2048
 DEFAULT_LR_SCRATCH = 2e-3  # tiny models from scratch
 DEFAULT_LR_PRETRAINED = 1e-4  # continued pretraining of a trained model
 MEMORY_HEADROOM = 0.8  # a run may plan on this share of the free memory
+# Models with fewer matrix-product parameters than this train on one thread. Their matrices are too small to
+# split well, and two threads that spin-wait for each other collapse when anything else runs: measured on the
+# 2-core machine under load (a 4 x 128 scratch model, batch 8 x 128), 310 ms a step on one thread against
+# 2,100 on two.
+ONE_THREAD_BELOW = 4_000_000
 CHECKPOINT_CAP_BYTES = int(float(os.environ.get("WORKBENCH_CHECKPOINT_CAP_MB", "2048")) * 2**20)
 
 
@@ -338,7 +344,9 @@ def _config_of(net: Any) -> Any:
 
 def memory_estimate(model: Any, batch_size: int, seq_len: int) -> dict[str, int]:
     """Bytes a training run needs: a float32 copy of the weights, gradients and AdamW's two moments for the
-    trainable ones, and the activations kept for the backward pass (a rough per-layer count, eager attention)."""
+    trainable ones, and the activations kept for the backward pass: a rough per-layer count of the values a
+    LLaMA-style layer saves (fused attention, which keeps no T x T matrix; the eager kind adds it), and the
+    logits with their softmax and gradient."""
     net = _module(model)
     params = list(net.parameters())
     weights = sum(p.numel() * p.element_size() for p in params)
@@ -348,9 +356,10 @@ def memory_estimate(model: Any, batch_size: int, seq_len: int) -> dict[str, int]
     inter = int(getattr(cfg, "intermediate_size", 0) or 4 * hidden)
     layers = int(getattr(cfg, "num_hidden_layers", 0) or 0)
     heads = int(getattr(cfg, "num_attention_heads", 0) or 1)
+    eager = getattr(cfg, "_attn_implementation", None) == "eager"
     vocab = int(getattr(cfg, "vocab_size", 0) or 0)
     tokens = batch_size * seq_len
-    per_layer = tokens * (12 * hidden + 4 * inter) + batch_size * heads * seq_len * seq_len * 2
+    per_layer = tokens * (12 * hidden + 4 * inter) + (batch_size * heads * seq_len * seq_len * 2 if eager else 0)
     activations = 4 * (layers * per_layer + 3 * tokens * vocab)
     return {"weights": weights, "optimizer": trainable * 12, "activations": activations,
             "total": weights + trainable * 12 + activations}
@@ -441,6 +450,22 @@ def _resolve(model: Any) -> "LoadedModel":
                      "transformers model, wrap it with training.wrap(model, like=a LoadedModel with its tokenizer).")
 
 
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block on ``n`` intra-op threads (None: leave the setting alone), then restore it."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _checked_settings(lm: "LoadedModel", steps, batch_size, warmup, eval_every, eval_blocks, seed, lr) -> tuple:
     if lm.weights in ("int8", "nf4"):
         raise InputError(f"{lm.name} runs in {lm.weights}, whose layers have no backward pass: train its float32 "
@@ -457,12 +482,21 @@ def _checked_settings(lm: "LoadedModel", steps, batch_size, warmup, eval_every, 
     return steps, batch_size, warmup_steps, eval_every, eval_blocks, seed, lr
 
 
+def _checked_data(lm: "LoadedModel", data: TextData | None, text: str | None, seq_len: int) -> TextData:
+    data = data if data is not None else text_data(lm, text, seq_len=seq_len)
+    max_pos = getattr(_config_of(lm.model), "max_position_embeddings", None)
+    if max_pos and data.seq_len > max_pos:
+        raise InputError(f"Blocks of {data.seq_len} tokens are longer than {lm.name}'s context ({max_pos}).")
+    return data
+
+
 def train_iter(model: Any = None, data: TextData | None = None, *, steps: int = 100, batch_size: int = 8,
                seq_len: int = 128, text: str | None = None, lr: float | None = None, warmup: float = 0.1,
                weight_decay: float = 0.1, seed: int = 0, eval_every: int | None = None, eval_blocks: int = 32,
                deadline: Deadline | float | None = None, flops_per_token: float | None = None,
                in_place: bool = False, name: str | None = None, trainable: Callable[[str], bool] | None = None,
-               progress: ProgressFn | None = None, checkpoint: str | None = None) -> Iterator[TrainRun]:
+               progress: ProgressFn | None = None, checkpoint: str | None = None,
+               threads: int | None = None) -> Iterator[TrainRun]:
     """Train ``model`` (a copy, unless ``in_place``) for ``steps`` AdamW steps, yielding a TrainRun at step 0 and
     each evaluation; the last one yielded is the result.
 
@@ -477,12 +511,8 @@ def train_iter(model: Any = None, data: TextData | None = None, *, steps: int = 
     lm = _resolve(model)
     steps, batch_size, warmup_steps, eval_every, eval_blocks, seed, lr = _checked_settings(
         lm, steps, batch_size, warmup, eval_every, eval_blocks, seed, lr)
-    if data is None:
-        data = text_data(lm, text, seq_len=seq_len)
+    data = _checked_data(lm, data, text, seq_len)
     seq_len = data.seq_len
-    max_pos = getattr(_config_of(lm.model), "max_position_embeddings", None)
-    if max_pos and seq_len > max_pos:
-        raise InputError(f"Blocks of {seq_len} tokens are longer than {lm.name}'s context ({max_pos}).")
     check_memory(lm, batch_size, seq_len)
     dl = Deadline.of(deadline)
 
@@ -490,13 +520,14 @@ def train_iter(model: Any = None, data: TextData | None = None, *, steps: int = 
     name = name or lm.name
     result = lm if in_place else wrap(net, lm, suffix="")
     n_flops = float(flops_per_token) if flops_per_token else 6.0 * matmul_params(net)
+    n_threads = threads if threads is not None else (1 if matmul_params(net) < ONE_THREAD_BELOW else None)
     params = [p for n, p in net.named_parameters() if p.requires_grad and (trainable is None or trainable(n))]
     if not params:
         raise InputError("No parameters to train.")
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
+    # Matrices decay, norms' gains and biases do not (the usual split, as in nanoGPT).
+    opt = torch.optim.AdamW([{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+                             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
+                            lr=lr, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(seed)
     train_blocks = torch.from_numpy(data.train)
     order = torch.randperm(len(train_blocks), generator=gen)
@@ -511,7 +542,8 @@ def train_iter(model: Any = None, data: TextData | None = None, *, steps: int = 
 
     def evaluate(step: int) -> None:
         curve["eval_steps"].append(step)
-        curve["eval_loss"].append(heldout_loss(net, data, eval_blocks))
+        with torch_threads(n_threads):
+            curve["eval_loss"].append(heldout_loss(net, data, eval_blocks))
         tokens = curve["tokens"][-1] if curve["tokens"] else 0
         curve["eval_tokens"].append(tokens)
         curve["eval_flops"].append(n_flops * tokens)
@@ -520,11 +552,21 @@ def train_iter(model: Any = None, data: TextData | None = None, *, steps: int = 
         return TrainRun(name, *(list(curve[k]) for k in curve), seconds=time.perf_counter() - t0, stopped=stopped,
                         seed=seed, config=config, flops_per_token=n_flops, model=result)
 
+    def step_once(step: int, x: "torch.Tensor") -> float:
+        for group in opt.param_groups:
+            group["lr"] = lr * _schedule(step, steps, warmup_steps)
+        loss = net(input_ids=x, labels=x, use_cache=False).loss
+        if torch.isfinite(loss):
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+        return float(loss.detach())
+
     torch.manual_seed(seed)  # any randomness inside the model (none in the default models) follows the seed
     evaluate(0)
     yield snapshot()
     stopped = ""
-    net.train()
     try:
         for step in range(steps):
             if dl.expired:
@@ -534,32 +576,26 @@ def train_iter(model: Any = None, data: TextData | None = None, *, steps: int = 
                 order, cursor = torch.randperm(len(train_blocks), generator=gen), 0
             x = train_blocks[order[cursor: cursor + batch_size]]
             cursor += batch_size
-            for group in opt.param_groups:
-                group["lr"] = lr * _schedule(step, steps, warmup_steps)
-            loss = net(input_ids=x, labels=x, use_cache=False).loss
-            if not torch.isfinite(loss):
-                stopped = f"diverged at step {step + 1} (loss {float(loss)}); try a lower learning rate"
+            net.train()
+            with torch_threads(n_threads):
+                loss = step_once(step, x)
+            if not math.isfinite(loss):
+                stopped = f"diverged at step {step + 1} (loss {loss}); try a lower learning rate"
                 break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
             curve["steps"].append(step + 1)
-            curve["losses"].append(float(loss.detach()))
-            tokens = (curve["tokens"][-1] if curve["tokens"] else 0) + x.numel()
-            curve["tokens"].append(tokens)
-            curve["flops"].append(n_flops * tokens)
+            curve["losses"].append(loss)
+            curve["tokens"].append((curve["tokens"][-1] if curve["tokens"] else 0) + x.numel())
+            curve["flops"].append(n_flops * curve["tokens"][-1])
             if progress:
-                progress((step + 1) / steps, f"{name}: step {step + 1}/{steps}, loss {float(loss):.3f}")
+                progress((step + 1) / steps, f"{name}: step {step + 1}/{steps}, loss {loss:.3f}")
             if (step + 1) % eval_every == 0 and step + 1 < steps:
-                net.eval()
                 evaluate(step + 1)
-                net.train()
                 yield snapshot()
     finally:
         net.eval()
-    if not curve["eval_steps"] or curve["eval_steps"][-1] != (curve["steps"][-1] if curve["steps"] else 0):
-        evaluate(curve["steps"][-1] if curve["steps"] else 0)
+    last = curve["steps"][-1] if curve["steps"] else 0
+    if curve["eval_steps"][-1] != last:
+        evaluate(last)
     run = snapshot(stopped)
     if checkpoint:
         save_checkpoint(run, checkpoint)
