@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from backends.cache import Memo, atomic_dir, write_json, write_manifest
-from backends.config import InputError, check_count, check_number
+from backends.config import InputError, check_count, check_number, clean_text
 from backends.decoding import Deadline, ProgressFn
 
 if TYPE_CHECKING:
@@ -258,8 +258,8 @@ def text_data(model_or_tokenizer: Any, text: str | None = None, *, seq_len: int 
     max_train_tokens = check_count(max_train_tokens, what="Training tokens", low=seq_len, high=50_000_000)
     max_heldout_tokens = check_count(max_heldout_tokens, what="Held-out tokens", low=seq_len, high=5_000_000)
     if text is not None and not isinstance(text, str):
-        raise InputError("The training text must be a string.")
-    text = None if text is None or not text.strip() else text
+        raise InputError(f"The training text must be a string, got {type(text).__name__}.")
+    text = None if text is None or not text.strip() else clean_text(text)
     digest = hashlib.sha256((text or "<sotu>").encode("utf-8")).hexdigest()[:16]
     tok_id = f"{type(tok).__name__}:{getattr(tok, 'name_or_path', '')}:{len(tok)}"
     key = hashlib.sha256(f"{tok_id}|{digest}|{seq_len}|{max_train_tokens}|{max_heldout_tokens}".encode()).hexdigest()

@@ -110,6 +110,7 @@ def _build() -> list[Prop]:
     from backends import gptscore as G
     from backends import rag as R
     from backends import selective as S
+    from backends import training as T
 
     UPLOAD_TMP.mkdir(parents=True, exist_ok=True)
     small_texts = st.one_of(st.lists(P.text_or_wrong(120), min_size=0, max_size=3), P.text_or_wrong(60))
@@ -216,7 +217,35 @@ def _build() -> list[Prop]:
         Prop("ewok.evaluate_ewok", lambda v: E.evaluate_ewok(E.load_items()[:v[0]], "smollm2-135m-instruct",
                                                              metric=v[1], n_boot=10),
              st.tuples(st.sampled_from([0, 1]), P.choice(list(E.METRICS))), 6, 60, True),
+        # ---- The trainer of issue #18. ----
+        Prop("training.scratch_model",
+             lambda v: T.scratch_model(T.ScratchConfig(layers=v[0], hidden=v[1], heads=v[2], seq_len=v[3]), seed=v[4]),
+             st.tuples(P.count(1, 2), P.count(8, 32), P.count(1, 4), P.count(8, 64), P.count(0, 5)), 30, 20),
+        Prop("training.text_data", lambda v: T.text_data(T.byte_tokenizer(), v[0], seq_len=v[1]),
+             st.tuples(st.one_of(P.text_or_wrong(200), P.texts(60).map(_long_text)), P.count(8, 64)), 40, 20),
+        Prop("training.train", lambda v: T.train(_tiny_scratch(), steps=v[0], batch_size=v[1], lr=v[2], seed=v[3],
+                                                 data=_tiny_data(), eval_blocks=2),
+             st.tuples(P.count(1, 3), P.count(1, 4), st.one_of(st.none(), P.number(1e-5, 0.1)), P.count(0, 5)), 20, 30),
     ]
+
+
+def _long_text(t: str) -> str:
+    """A drawn text repeated to past the trainer's minimum (two pieces of 4,000 characters)."""
+    return (t + " ") * (9000 // (len(t) + 1) + 1)
+
+
+def _tiny_scratch():
+    from backends import training as T
+
+    if not hasattr(_tiny_scratch, "v"):
+        _tiny_scratch.v = T.scratch_model(T.ScratchConfig(layers=1, hidden=16, heads=2, seq_len=32))
+    return _tiny_scratch.v
+
+
+def _tiny_data():
+    from backends import training as T
+
+    return T.text_data(T.byte_tokenizer(), "A short line of text to train on, again and again. " * 400, seq_len=32)
 
 
 PUBLIC_FUNCTIONS = _build()
