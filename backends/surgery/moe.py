@@ -18,11 +18,17 @@ Two routers, both over the router logits ``x W_g`` (``W_g``: H x E, new and rand
   tokens after t, which a generating model has not seen). The paper used it only in encoders (ViT, the T5
   encoder); here it is offered to show its dropped tokens and their cost, not as a sound decoder.
 
-Each forward pass records the router's load (how many token slots each expert received), the share of tokens
-no expert took (expert choice), and the Switch balance statistic E * sum_e f_e P_e (f_e: share of token slots
-sent to expert e, P_e: mean router probability of e; 1.0 is perfectly balanced, E means one expert takes
-everything). That statistic is **not** added to the training loss: the shared trainer optimises the language
-model loss alone, so any imbalance the router learns shows in the load histogram instead of being corrected.
+Load balancing (our choice): the top-K router gets Switch Transformer's auxiliary loss
+alpha * E * sum_e f_e P_e (f_e: share of token slots sent to expert e, not differentiated; P_e: mean router
+probability of e; 1.0 when balanced, E when one expert takes everything), alpha = ``balance`` (0.01, Switch's
+value; 0 turns it off). The shared trainer knows only the language-model loss, so the auxiliary term enters
+through the backward pass alone (:class:`_AddAuxLoss`): the losses it reports stay pure LM losses,
+comparable with the dense model's. Expert choice is balanced by construction (every expert takes T tokens) and
+gets none. Without it, a top-K router trained from copies collapses onto a few experts (measured: 3 of 8
+experts took 95 % of the slots after 30 steps).
+
+Each forward pass records the router's load (token slots per expert), the share of tokens no expert took, how
+many experts each token reached, and the balance statistic above.
 """
 from __future__ import annotations
 
@@ -32,6 +38,21 @@ import torch
 from torch import nn
 
 ROUTERS = ("top_k", "expert_choice")
+BALANCE = 0.01  # weight of the top-K router's auxiliary balance loss (Switch Transformer's alpha)
+
+
+class _AddAuxLoss(torch.autograd.Function):
+    """Identity on ``x``; in the backward pass ``aux`` receives gradient 1, so d(aux)/d(router) is added to the
+    gradients as if ``aux`` had been added to the loss, without changing the loss anyone reads."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        ctx.dtype = aux.dtype
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        return grad, torch.ones((), dtype=ctx.dtype, device=grad.device)
 
 
 def capacity_tokens(n_tokens: int, n_experts: int, capacity: float) -> int:
@@ -45,11 +66,12 @@ class MoEMLP(nn.Module):
     ``experts``: E modules mapping (m, H) -> (m, H) (upcycling passes E deep copies of the dense MLP).
     ``router``: "top_k" or "expert_choice" (see the module docstring); ``top_k``: k of the token-choice router;
     ``capacity``: C of expert choice; ``normalize``: expert choice's combine weights divided by their sum per
-    token. The router ``W_g`` is a bias-free linear layer H -> E, initialised N(0, router_std^2) by the caller.
+    token; ``balance``: alpha of the top-K router's auxiliary balance loss (applied in training mode only).
+    The router ``W_g`` is a bias-free linear layer H -> E; the caller draws its weights.
     """
 
     def __init__(self, experts: list[nn.Module], hidden: int, *, router: str = "top_k", top_k: int = 2,
-                 capacity: float = 2.0, normalize: bool = False):
+                 capacity: float = 2.0, normalize: bool = False, balance: float = BALANCE):
         super().__init__()
         if router not in ROUTERS:
             raise ValueError(f"router must be one of {ROUTERS}, got {router!r}")
@@ -61,6 +83,7 @@ class MoEMLP(nn.Module):
         self.top_k = int(top_k)
         self.capacity = float(capacity)
         self.normalize = bool(normalize)
+        self.balance = float(balance)
         self.tracking = False  # when True, loads accumulate in ``total_load`` across forward passes
         self.reset_stats()
 
@@ -69,7 +92,8 @@ class MoEMLP(nn.Module):
         return len(self.experts)
 
     def extra_repr(self) -> str:
-        how = f"top_k={self.top_k}" if self.kind == "top_k" else f"capacity={self.capacity}, normalize={self.normalize}"
+        how = (f"top_k={self.top_k}, balance={self.balance}" if self.kind == "top_k"
+               else f"capacity={self.capacity}, normalize={self.normalize}")
         return f"router={self.kind}, n_experts={self.n_experts}, {how}"
 
     def reset_stats(self) -> None:
@@ -106,10 +130,14 @@ class MoEMLP(nn.Module):
             tok, slot = (idx == e).nonzero(as_tuple=True)
             if tok.numel():
                 out.index_add_(0, tok, gates[tok, slot].unsqueeze(-1).to(x.dtype) * expert(x[tok]))
+        probs = torch.softmax(logits, -1)
+        load = torch.bincount(idx.reshape(-1), minlength=self.n_experts)
+        if self.training and self.balance > 0 and torch.is_grad_enabled():
+            share = load.to(probs.dtype) / max(int(load.sum()), 1)  # f_e: not differentiated
+            aux = self.balance * self.n_experts * (share * probs.mean(0)).sum()
+            out = _AddAuxLoss.apply(out, aux)
         with torch.no_grad():
-            reached = torch.full(x.shape[:1], self.top_k, dtype=torch.long)
-            self._record(torch.bincount(idx.reshape(-1), minlength=self.n_experts), torch.softmax(logits, -1),
-                         reached)
+            self._record(load, probs, torch.full(x.shape[:1], self.top_k, dtype=torch.long))
         return out
 
     def _expert_choice(self, x: torch.Tensor) -> torch.Tensor:

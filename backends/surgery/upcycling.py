@@ -15,10 +15,11 @@ No torch at import: torch, transformers and :mod:`backends.surgery.moe` are impo
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from backends.config import InputError
 from backends.models import LoadedModel
@@ -103,7 +104,8 @@ def check_settings(n_experts: Any, top_k: Any, router: Any, capacity: Any) -> tu
 
 
 def upcycle(model: Any, n_experts: int = 4, top_k: int = 2, layers: Any = None, router: str = "top_k",
-            capacity: float = 2.0, seed: int = 0, *, normalize: bool = False, init: str = "copy") -> Any:
+            capacity: float = 2.0, seed: int = 0, *, normalize: bool = False, init: str = "copy",
+            balance: float | None = None) -> Any:
     """A new model whose chosen MLPs are mixtures of ``n_experts`` experts copied from the dense MLP.
 
     ``model``: a LoadedModel (returns a new, unregistered LoadedModel named e.g. ``smollm2-135m-instruct+moe4``
@@ -112,10 +114,12 @@ def upcycle(model: Any, n_experts: int = 4, top_k: int = 2, layers: Any = None, 
     ``top_k``) or "expert_choice" (capacity factor ``capacity``, weights normalised per token if
     ``normalize``). ``seed`` draws the router. ``init="random"`` re-draws every expert instead of copying
     (N(0, initializer_range^2) weights, each expert its own draw): the MoE-from-scratch baseline.
+    ``balance``: weight of the top-K router's auxiliary balance loss (default 0.01, see
+    :mod:`backends.surgery.moe`; 0 turns it off).
     """
     import torch
 
-    from backends.surgery.moe import MoEMLP
+    from backends.surgery.moe import BALANCE, MoEMLP
 
     lm = model if isinstance(model, LoadedModel) else None
     net = lm.model if lm is not None else model
@@ -140,7 +144,8 @@ def upcycle(model: Any, n_experts: int = 4, top_k: int = 2, layers: Any = None, 
                 for p in expert.parameters():
                     with torch.no_grad():
                         p.copy_(torch.randn(p.shape, generator=gen) * std if p.dim() > 1 else torch.zeros(p.shape))
-        moe = MoEMLP(experts, hidden, router=router, top_k=min(k, e), capacity=capacity, normalize=normalize)
+        moe = MoEMLP(experts, hidden, router=router, top_k=min(k, e), capacity=capacity, normalize=normalize,
+                     balance=BALANCE if balance is None else float(balance))
         with torch.no_grad():
             w = torch.randn(moe.router.weight.shape, generator=gen) * ROUTER_STD
             moe.router.weight.copy_(w)
@@ -149,7 +154,8 @@ def upcycle(model: Any, n_experts: int = 4, top_k: int = 2, layers: Any = None, 
             moe.to(device=p0.device, dtype=p0.dtype)
         block.mlp = moe
     new.config.upcycling = {"n_experts": e, "top_k": k, "router": router, "capacity": capacity,
-                            "normalize": bool(normalize), "layers": chosen, "seed": int(seed), "init": init}
+                            "normalize": bool(normalize), "layers": chosen, "seed": int(seed), "init": init,
+                            "balance": BALANCE if balance is None else float(balance)}
     if lm is None:
         return new
     counts = param_counts(new)
@@ -175,6 +181,12 @@ class ParamCounts:
     moe_layers: tuple[int, ...]
     n_experts: int
     expert_params: int  # parameters of one expert (one dense MLP)
+    matmul_active: int  # weights of the matrix products one token passes through (the trainer's N, MoE-aware)
+
+    @property
+    def flops_per_token(self) -> float:
+        """Training FLOPs per token, 6 x matmul_active (forward and backward; attention scores left out)."""
+        return 6.0 * self.matmul_active
 
     @property
     def non_embedding(self) -> int:
@@ -189,15 +201,18 @@ class ParamCounts:
         d = dataclasses.asdict(self)
         d["moe_layers"] = list(self.moe_layers)
         d["active_non_embedding"] = self.active_non_embedding
+        d["flops_per_token"] = self.flops_per_token
         return d
 
 
 def param_counts(model: Any) -> ParamCounts:
     """Counts of a LoadedModel or transformers model, dense or upcycled."""
     from backends.surgery.moe import MoEMLP
+    from backends.training import matmul_params
 
     net = model.model if isinstance(model, LoadedModel) else model
     total = sum(p.numel() for p in net.parameters())  # parameters() yields a tied tensor once
+    matmul = matmul_params(net)  # counts every expert: the MoE layers' unused experts come off below
     emb = net.get_input_embeddings().weight
     head = net.get_output_embeddings()
     head_n = 0 if head is None or head.weight is emb else head.weight.numel()
@@ -207,12 +222,14 @@ def param_counts(model: Any) -> ParamCounts:
             moe = block.mlp
             one = sum(p.numel() for p in moe.experts[0].parameters())
             per_token = float(moe.top_k) if moe.kind == "top_k" else moe.capacity
-            active -= moe.n_experts * one
-            active += round(min(per_token, moe.n_experts) * one)
+            used = min(per_token, moe.n_experts)
+            one_mm = sum(p.numel() for p in moe.experts[0].parameters() if p.dim() == 2)
+            active += round((used - moe.n_experts) * one)
+            matmul += round((used - moe.n_experts) * one_mm)
             layers.append(i)
             n_exp = moe.n_experts
     return ParamCounts(total=total, active=active, embedding=emb.numel(), head=head_n, experts_per_token=per_token,
-                       moe_layers=tuple(layers), n_experts=n_exp, expert_params=one)
+                       moe_layers=tuple(layers), n_experts=n_exp, expert_params=one, matmul_active=matmul)
 
 
 def moe_modules(model: Any) -> dict[int, Any]:
@@ -285,3 +302,292 @@ def routing_stats(model: Any, blocks: Iterable[Any], batch_size: int = 8) -> lis
     finally:
         net.train(was)
     return t.result()
+
+
+# ----- experiments --------------------------------------------------------------------------------------------
+
+ARMS = ("dense", "dense_continued", "upcycled", "moe_scratch")
+ARM_LABELS = {"dense": "dense, budget B", "dense_continued": "dense continued", "upcycled": "upcycled",
+              "moe_scratch": "MoE from scratch"}
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch threads (None: leave as is), then restore the previous count.
+
+    Tiny models are dispatch-bound: on a busy two-core machine two threads made each step several times
+    slower than one (measured 43 s vs 8 s for 20 steps of the default scratch model), so the experiments on
+    scratch models use one."""
+    import torch
+
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One arm of the comparison: held-out loss against cumulative FLOPs (counted from the dense model's start,
+    so an arm that starts from the dense checkpoint starts at its cost)."""
+
+    arm: str
+    label: str
+    steps: list[int]
+    losses: list[float]  # training loss per step (nats per byte)
+    flops: list[float]  # cumulative FLOPs after each step, offset included
+    eval_steps: list[int]
+    eval_loss: list[float]  # held-out mean NLL (nats per byte)
+    eval_flops: list[float]
+    planned_steps: int
+    flops_per_token: float
+    offset_flops: float
+    seconds: float
+    stopped: str
+
+    @property
+    def final_loss(self) -> float:
+        return self.eval_loss[-1] if self.eval_loss else float("nan")
+
+    @property
+    def done(self) -> bool:
+        return bool(self.steps) and self.steps[-1] >= self.planned_steps and not self.stopped
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The paper's core experiment at toy scale, so far: a dense model trained to budget B, then the same extra
+    compute spent three ways (dense continued, upcycled, an MoE from scratch given B plus the extra)."""
+
+    curves: dict[str, Curve]  # by arm, in the order they ran
+    counts: dict[str, dict]  # ParamCounts.to_dict() of the dense model and of the MoE
+    routing: dict[str, list[LayerRouting]]  # "upcycled_init", "upcycled", "moe_scratch": held-out routing
+    settings: dict
+    data_source: str
+    phase: str  # what ran last (for the progress line)
+    seconds: float
+    stopped: str  # "" or why the comparison ended early
+
+    @property
+    def complete(self) -> bool:
+        return all(a in self.curves and self.curves[a].done for a in ARMS)
+
+    def verdict(self) -> dict[str, float]:
+        """Final held-out losses and the differences the paper's claims are about (nats per token, lower is
+        better; positive gains favour the upcycled model), over the arms that have finished."""
+        out: dict[str, float] = {f"final_{a}": c.final_loss for a, c in self.curves.items()}
+        up = self.curves.get("upcycled")
+        if up and up.eval_loss:
+            out["upcycled_step0_loss"] = up.eval_loss[0]
+            out["initial_drop"] = up.eval_loss[0] - self.curves["dense"].final_loss
+            for other in ("dense_continued", "moe_scratch"):
+                if other in self.curves:
+                    out[f"gain_vs_{other}"] = self.curves[other].final_loss - up.final_loss
+        return out
+
+    def to_dict(self) -> dict:
+        return {"curves": {a: dataclasses.asdict(c) for a, c in self.curves.items()}, "counts": self.counts,
+                "routing": {k: [dataclasses.asdict(r) for r in v] for k, v in self.routing.items()},
+                "settings": self.settings, "data_source": self.data_source, "seconds": self.seconds,
+                "stopped": self.stopped, "verdict": self.verdict()}
+
+    def curve_rows(self) -> tuple[list[str], list[list]]:
+        """(header, rows): one row per evaluation of every arm."""
+        header = ["arm", "step", "flops", "heldout_loss"]
+        rows = [[a, s, f, round(x, 5)] for a, c in self.curves.items()
+                for s, f, x in zip(c.eval_steps, c.eval_flops, c.eval_loss)]
+        return header, rows
+
+
+def plan(budget_steps: int, extra_steps: int, dense_fpt: float, moe_fpt: float) -> dict[str, int]:
+    """Steps per arm at equal compute (every step trains on the same number of tokens): the upcycled model
+    runs ``extra_steps``; the dense continuation gets the same FLOPs (more steps, each cheaper); the MoE from
+    scratch gets the dense budget plus the same extra FLOPs."""
+    extra = extra_steps * moe_fpt
+    return {"dense": budget_steps, "upcycled": extra_steps,
+            "dense_continued": max(1, round(extra / dense_fpt)),
+            "moe_scratch": max(1, round((budget_steps * dense_fpt + extra) / moe_fpt))}
+
+
+def _curve(arm: str, run: Any, planned: int, offset: float) -> Curve:
+    return Curve(arm, ARM_LABELS[arm], list(run.steps), list(run.losses), [f + offset for f in run.flops],
+                 list(run.eval_steps), list(run.eval_loss), [f + offset for f in run.eval_flops], planned,
+                 run.flops_per_token, offset, run.seconds, run.stopped)
+
+
+def compare_iter(config: Any = None, *, budget_steps: int = 200, extra_steps: int = 100, n_experts: int = 8,
+                 top_k: int = 2, router: str = "top_k", capacity: float = 2.0, layers: Any = None,
+                 batch_size: int = 8, seed: int = 0, lr: float | None = None, evals: int = 8,
+                 eval_blocks: int = 32, text: str | None = None, deadline: Any = None, progress: Any = None,
+                 threads: int | None = 1) -> Iterator[Comparison]:
+    """The note's best experiment, streamed: yields a :class:`Comparison` after every evaluation of every arm.
+
+    ``config``: the dense model's :class:`backends.training.ScratchConfig` (default 4 x 128, about 0.9M
+    parameters over bytes). The dense model trains ``budget_steps`` (budget B); then (1) it continues dense,
+    (2) it is upcycled (``n_experts``, ``top_k``, ``router``, ``capacity``, ``layers`` as in :func:`upcycle`) and
+    trains ``extra_steps``, (3) the same MoE with freshly drawn experts trains from scratch; arms (1) and (3)
+    get the FLOPs of :func:`plan`. FLOPs per token are 6 x the active matrix weights (``ParamCounts``), so
+    the MoE pays for its k experts. Every arm sees the same data order (``seed``), schedule (warm-up then
+    cosine) and peak learning rate (``lr``; the trainer's default for scratch models when None); the
+    continued arms start a fresh schedule and optimizer from the dense checkpoint. ``deadline``
+    (:class:`backends.decoding.Deadline`) ends the comparison with what has finished.
+    """
+    import time
+
+    from backends.config import check_count
+    from backends.decoding import Deadline
+    from backends.training import ScratchConfig, scratch_model, text_data, train_iter
+
+    t0 = time.perf_counter()
+    budget_steps = check_count(budget_steps, what="Dense budget (steps)", low=1, high=20_000)
+    extra_steps = check_count(extra_steps, what="Extra steps", low=1, high=20_000)
+    evals = check_count(evals, what="Evaluations per arm", low=1, high=100)
+    n_experts, top_k, router, capacity = check_settings(n_experts, top_k, router, capacity)
+    cfg = (config or ScratchConfig()).checked()
+    chosen = parse_layers(layers, cfg.layers)
+    dl = Deadline.of(deadline)
+    settings = {"config": dataclasses.asdict(cfg), "budget_steps": budget_steps, "extra_steps": extra_steps,
+                "n_experts": n_experts, "top_k": top_k, "router": router, "capacity": capacity, "layers": chosen,
+                "batch_size": batch_size, "seed": seed, "lr": lr, "eval_blocks": eval_blocks}
+    curves: dict[str, Curve] = {}
+    routing: dict[str, list[LayerRouting]] = {}
+    kw = dict(n_experts=n_experts, top_k=top_k, layers=chosen, router=router, capacity=capacity, seed=seed)
+
+    with torch_threads(threads):
+        dense0 = scratch_model(cfg, seed=seed, name=f"dense-{cfg.layers}x{cfg.hidden}")
+        data = text_data(dense0, text, seq_len=cfg.seq_len)
+        moe_probe = upcycle(dense0, **kw)
+        counts = {"dense": param_counts(dense0).to_dict(), "moe": param_counts(moe_probe).to_dict()}
+        del moe_probe
+        steps = plan(budget_steps, extra_steps, counts["dense"]["flops_per_token"], counts["moe"]["flops_per_token"])
+        settings["steps"] = steps
+        held = data.heldout[:eval_blocks]
+
+        def snap(phase: str, stopped: str = "") -> Comparison:
+            return Comparison(dict(curves), counts, dict(routing), settings, data.source, phase,
+                              time.perf_counter() - t0, stopped)
+
+        def run_arm(arm: str, model: Any, fpt: float, offset: float) -> Iterator[Comparison]:
+            n = steps[arm]
+            report = None if progress is None else (lambda f, msg: progress(f, f"{ARM_LABELS[arm]}: {msg}"))
+            last = None
+            for last in train_iter(model, data, steps=n, batch_size=batch_size, lr=lr, seed=seed,
+                                   eval_every=max(1, n // evals), eval_blocks=eval_blocks, deadline=dl,
+                                   flops_per_token=fpt, name=ARM_LABELS[arm], progress=report):
+                curves[arm] = _curve(arm, last, n, offset)
+                yield snap(ARM_LABELS[arm])
+            self_model[arm] = last.model if last is not None else None
+
+        self_model: dict[str, Any] = {}
+        fd, fm = counts["dense"]["flops_per_token"], counts["moe"]["flops_per_token"]
+        yield from run_arm("dense", dense0, fd, 0.0)
+        dense_b = self_model["dense"]
+        offset = curves["dense"].flops[-1] if curves["dense"].flops else 0.0
+        for arm in ("dense_continued", "upcycled", "moe_scratch"):
+            if dl.expired:
+                yield snap("stopped", "time cap")
+                return
+            if arm == "dense_continued":
+                yield from run_arm(arm, dense_b, fd, offset)
+            elif arm == "upcycled":
+                up = upcycle(dense_b, **kw)
+                routing["upcycled_init"] = routing_stats(up, held)
+                yield from run_arm(arm, up, fm, offset)
+                routing["upcycled"] = routing_stats(self_model[arm], held)
+            else:
+                scratch = upcycle(scratch_model(cfg, seed=seed), init="random", **kw)
+                yield from run_arm(arm, scratch, fm, 0.0)
+                routing["moe_scratch"] = routing_stats(self_model[arm], held)
+            self_model.pop(arm, None)  # free the trained copy: only the curves are kept
+        stopped = next((c.stopped for c in curves.values() if c.stopped), "")
+        yield snap("done", stopped)
+
+
+def compare(config: Any = None, **kwargs: Any) -> Comparison:
+    """:func:`compare_iter` run to the end: the final Comparison."""
+    import collections
+
+    return collections.deque(compare_iter(config, **kwargs), maxlen=1)[0]
+
+
+@dataclass(frozen=True)
+class Step0Variant:
+    """One model at step 0: its held-out loss and, for an MoE, what its routers did."""
+
+    label: str
+    router: str  # "" for the dense model
+    normalize: bool
+    heldout_loss: float  # mean NLL per token (nats)
+    counts: dict
+    routing: list[LayerRouting]
+
+
+@dataclass(frozen=True)
+class Step0View:
+    """The surgery on a packaged model, no training: held-out loss of the dense model and its upcycled copies."""
+
+    model: str
+    variants: list[Step0Variant]
+    data_source: str
+    n_tokens: int
+    settings: dict
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "data_source": self.data_source, "n_tokens": self.n_tokens,
+                "settings": self.settings, "seconds": self.seconds,
+                "variants": [{**dataclasses.asdict(v), "routing": [dataclasses.asdict(r) for r in v.routing]}
+                             for v in self.variants]}
+
+
+def step0_view(model: Any = None, *, n_experts: int = 4, top_k: int = 2, capacity: float = 2.0, layers: Any = None,
+               seed: int = 0, blocks: int = 8, seq_len: int = 128, text: str | None = None, deadline: Any = None,
+               progress: Any = None) -> Step0View:
+    """Upcycle ``model`` (default: smollm2-135m-instruct) three ways, no training, and measure each copy's
+    held-out loss on ``blocks`` blocks of ``seq_len`` tokens (SOTU held-out addresses, or ``text``): top-K
+    (equals the dense loss: the combine weights sum to 1 and no token is dropped), expert choice with the
+    paper's unnormalised weights for language, and expert choice normalised per token (only dropped tokens
+    change). Each variant's router statistics come with it. One copy in memory at a time."""
+    import gc
+    import time
+
+    from backends.config import check_count
+    from backends.decoding import Deadline
+    from backends.models import loaded
+    from backends.training import heldout_loss, text_data
+
+    t0 = time.perf_counter()
+    lm = loaded(model or "smollm2-135m-instruct", "chat")
+    _check_float(lm.model, lm)
+    blocks = check_count(blocks, what="Held-out blocks", low=1, high=256)
+    n_experts, top_k, _, capacity = check_settings(n_experts, top_k, "top_k", capacity)
+    chosen = parse_layers(layers, len(_decoder_layers(lm.model)))
+    dl = Deadline.of(deadline)
+    data = text_data(lm, text, seq_len=seq_len, max_train_tokens=2 * seq_len, max_heldout_tokens=blocks * seq_len)
+    held = data.heldout[:blocks]
+    report = progress or (lambda f, msg: None)
+    plans = [("dense", "", False), (f"top-{top_k}", "top_k", False), ("expert choice", "expert_choice", False),
+             ("expert choice, normalised", "expert_choice", True)]
+    variants = []
+    for i, (label, router, normalize) in enumerate(plans):
+        dl.check("The time budget ran out while scoring the upcycled copies; use fewer blocks or experts.")
+        report(i / len(plans), f"{label}: held-out loss on {len(held)} blocks")
+        if not router:
+            variants.append(Step0Variant(label, "", False, heldout_loss(lm, data), param_counts(lm).to_dict(), []))
+            continue
+        up = upcycle(lm, n_experts=n_experts, top_k=top_k, layers=chosen, router=router, capacity=capacity,
+                     seed=seed, normalize=normalize)
+        with tracking(up.model) as t:
+            loss = heldout_loss(up, data)
+        variants.append(Step0Variant(label, router, normalize, loss, param_counts(up).to_dict(), t.result()))
+        del up, t
+        gc.collect()
+    report(1.0, "done")
+    settings = {"n_experts": n_experts, "top_k": top_k, "capacity": capacity, "layers": chosen, "seed": seed,
+                "blocks": len(held), "seq_len": seq_len}
+    return Step0View(lm.name, variants, data.source, int(held.size), settings, time.perf_counter() - t0)

@@ -276,3 +276,26 @@ def test_int8_models_are_refused():
     lm = dataclasses.replace(tiny_lm(), quantized=True, weights="int8")
     with pytest.raises(InputError, match="qwen2.5-coder-0.5b@float32"):
         upcycle(lm)
+
+
+def test_balance_loss_reaches_the_router_gradient_only():
+    x = _inputs(2, 8).reshape(-1, H)
+
+    def router_grad(balance, train=True):
+        moe = _moe("top_k", top_k=2, balance=balance)
+        moe.train(train)
+        y = moe(x)
+        y.pow(2).sum().backward()
+        return y.detach(), moe.router.weight.grad.clone(), moe
+
+    y0, g0, moe = router_grad(0.0)
+    y1, g1, _ = router_grad(0.5)
+    torch.testing.assert_close(y1, y0)  # the forward value (and so the reported loss) is unchanged
+    w = moe.router.weight.detach().clone().requires_grad_(True)
+    probs = torch.softmax(x @ w.T, -1)
+    share = torch.bincount((x @ w.T).topk(2, -1).indices.reshape(-1), minlength=4).float() / (x.shape[0] * 2)
+    aux = 0.5 * 4 * (share * probs.mean(0)).sum()  # Switch: alpha * E * sum_e f_e P_e
+    (want,) = torch.autograd.grad(aux, w)
+    torch.testing.assert_close(g1, g0 + want, atol=1e-6, rtol=1e-5)
+    _, g_eval, _ = router_grad(0.5, train=False)  # evaluation mode: no auxiliary term
+    torch.testing.assert_close(g_eval, g0)
