@@ -53,10 +53,10 @@ DEFAULT_LR_SCRATCH = 2e-3  # tiny models from scratch
 DEFAULT_LR_PRETRAINED = 1e-4  # continued pretraining of a trained model
 MEMORY_HEADROOM = 0.8  # a run may plan on this share of the free memory
 # Models with fewer matrix-product parameters than this train on one thread. Their matrices are too small to
-# split well, and two threads that spin-wait for each other collapse when anything else runs: measured on the
-# 2-core machine under load (a 4 x 128 scratch model, batch 8 x 128), 310 ms a step on one thread against
-# 2,100 on two.
-ONE_THREAD_BELOW = 4_000_000
+# split well, and two threads that spin-wait for each other collapse when anything else runs. Measured by
+# bench/bench_training.py on the 2-core machine while other jobs ran (batch 8 x 128 bytes, ms per step, one
+# thread / two): 0.25M parameters 276 / 2,960; 0.87M 503 / 2,602; 4.95M 1,714 / 6,977.
+ONE_THREAD_BELOW = 20_000_000
 CHECKPOINT_CAP_BYTES = int(float(os.environ.get("WORKBENCH_CHECKPOINT_CAP_MB", "2048")) * 2**20)
 
 
