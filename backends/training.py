@@ -217,12 +217,13 @@ def _text_split(text: str) -> tuple[list[str], list[str]]:
 
 
 def _spread(texts: list[str], want_chars: int) -> list[str]:
-    """Texts chosen evenly over the list (over the years, for SOTU) until about ``want_chars`` are taken."""
-    total = sum(len(t) for t in texts)
-    if total <= want_chars:
+    """Texts chosen evenly over the list (over the years, for SOTU), as few as hold ``want_chars``."""
+    if sum(len(t) for t in texts) <= want_chars:
         return texts
-    n = max(1, round(len(texts) * want_chars / total))
-    picks = sorted({int(i) for i in np.linspace(0, len(texts) - 1, n)})
+    for n in range(1, len(texts) + 1):
+        picks = sorted({int(i) for i in np.linspace(0, len(texts) - 1, n)})
+        if sum(len(texts[i]) for i in picks) >= want_chars:
+            break
     return [texts[i] for i in picks]
 
 
