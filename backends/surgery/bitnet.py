@@ -315,20 +315,27 @@ def ptq(model: Any = None, *, text: str | None = None, max_blocks: int = 16, seq
     report(0.0, "Loading the model")
     lm = loaded(model or DEFAULT_MODEL, "chat")
     _refuse_int8(lm, lm.model)
-    data = text_data(lm, text, seq_len=seq_len)
+    # Only held-out blocks are scored: tokenise just enough text for them (the training split is left tiny).
+    data = text_data(lm, text, seq_len=seq_len, max_train_tokens=2 * seq_len, max_heldout_tokens=max_blocks * seq_len)
     n_blocks = min(max_blocks, len(data.heldout))
     rows = []
     stats = ternary_stats(lm)
     variants = (("original", None), ("ternary weights (fp activations)", False),
                 ("ternary weights + 8-bit activations (W1.58A8)", True))
+    from backends.surgery.bitlinear import BitLinear
+
+    q = None
     for i, (label, act) in enumerate(variants):
         if deadline.expired:
             break
         report(i / len(variants), f"Scoring {label}")
-        m = lm if act is None else ternarize(lm, activations=act)
-        loss = heldout_loss(m, data, max_blocks=n_blocks)
+        if act is not None:
+            q = q or ternarize(lm, activations=False)  # one copy serves both: switch its activations on after
+            for m in q.model.modules():
+                if isinstance(m, BitLinear):
+                    m.activations = act
+        loss = heldout_loss(lm if act is None else q, data, max_blocks=n_blocks)
         rows.append(PTQRow(label, float(loss), float(math.exp(min(loss, 700.0)))))
-        del m
     report(1.0, "Done")
     return PTQResult(lm.name, tuple(rows), stats, storage(stats), data.source, n_blocks * seq_len,
                      time.monotonic() - t0, len(rows) == len(variants))
@@ -424,6 +431,7 @@ class TwinsConfig:
     steps: int = 300
     batch_size: int = 8
     lr: float | None = None  # the same for both twins; None: the trainer's rate for scratch models (2e-3)
+    lr_ternary: float | None = None  # the b1.58 twin's rate if different (the paper trains b1.58 at a higher one)
     seed: int = 0
     eval_blocks: int = 32  # held-out blocks per evaluation
     evals: int = 6  # held-out evaluations per run
@@ -496,7 +504,8 @@ def twins_iter(widths: Sequence[int] | None = None, *, steps: int | None = None,
             model = fp if kind == "fp" else ternarize(fp, norm=True)
             t_run = time.monotonic()
             last = None
-            for snap in train_iter(model, data, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed,
+            lr = cfg.lr_ternary if kind == "b1.58" and cfg.lr_ternary else cfg.lr
+            for snap in train_iter(model, data, steps=steps, batch_size=cfg.batch_size, lr=lr, seed=seed,
                                    eval_every=eval_every, eval_blocks=cfg.eval_blocks, deadline=deadline):
                 last = snap
                 live = _twin_run(width, kind, params, snap, time.monotonic() - t_run, steps)
