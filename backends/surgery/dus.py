@@ -229,6 +229,7 @@ class Similarity:
     update_cos: np.ndarray  # (n,) mean cos between consecutive layers' updates h_i - h_{i-1}, i = 1..n (0 for i=1)
     norms: np.ndarray  # (n+1,) mean L2 norm of h_i
     tokens: int  # tokens averaged over
+    loss: float | None = None  # mean NLL per predicted token on the same blocks (nats), when asked for
 
     def seam(self, m: int) -> float:
         """cos(output of layer n-m, output of layer m): what layer m+1 reads after stacking vs what it knew."""
@@ -240,11 +241,13 @@ class Similarity:
 
 
 def layer_similarity(model: Any, blocks: np.ndarray, *, max_blocks: int = 8, batch_size: int = 4,
-                     name: str | None = None) -> Similarity:
+                     name: str | None = None, loss: bool = False) -> Similarity:
     """Per-layer hidden states of ``model`` over token ``blocks`` (int array (b, T)), compared pairwise.
 
     Hooks on the decoder layers read each layer's output (the residual stream before the final norm); the first
     layer's input is the embeddings. Each position is a sample; padding is not used (blocks are full).
+    ``loss``: also the mean NLL per predicted token over the blocks, from the same forward passes (as
+    :func:`backends.training.heldout_loss` computes it), so a caller needs no second pass over the base.
     """
     import torch
 
@@ -272,15 +275,27 @@ def layer_similarity(model: Any, blocks: np.ndarray, *, max_blocks: int = 8, bat
 
     handles = [layer.register_forward_hook(grab(i), with_kwargs=True) for i, layer in enumerate(layers)]
     device = next(net.parameters()).device
+    # The decoder without its LM head when it has one (model.model): the logits are not needed here.
+    trunk = net.model if hasattr(net, "model") and hasattr(net, "lm_head") and not loss else net
+    if lm is not None:
+        from backends.lm import scoring_batch_size
+
+        batch_size = scoring_batch_size(lm, batch_size)  # int8: one block per pass, as heldout_loss does
+    nll, predicted = 0.0, 0
     try:
         with torch.inference_mode():
             for start in range(0, len(blocks), batch_size):
                 ids = torch.as_tensor(blocks[start:start + batch_size], dtype=torch.long, device=device)
-                net(input_ids=ids, use_cache=False)
+                if loss:
+                    out = net(input_ids=ids, labels=ids, use_cache=False)
+                    nll += float(out.loss) * ids.shape[0] * (ids.shape[1] - 1)
+                    predicted += ids.shape[0] * (ids.shape[1] - 1)
+                else:
+                    trunk(input_ids=ids, use_cache=False)
                 h = torch.stack([s.float().reshape(-1, s.shape[-1]) for s in states]).double().cpu()  # (n+1, N, d)
                 nrm = h.norm(dim=-1).clamp_min(1e-12)
-                unit = h / nrm[..., None]
-                gram += torch.einsum("ind,jnd->ij", unit, unit)
+                unit = (h / nrm[..., None]).reshape(n + 1, -1)
+                gram += unit @ unit.T  # entry (i, j): the sum over tokens of cos(h_i, h_j)
                 norms += nrm.sum(dim=1)
                 upd = h[1:] - h[:-1]  # (n, N, d)
                 uu = upd / upd.norm(dim=-1).clamp_min(1e-12)[..., None]
@@ -290,7 +305,8 @@ def layer_similarity(model: Any, blocks: np.ndarray, *, max_blocks: int = 8, bat
         for hd in handles:
             hd.remove()
     return Similarity(model=name or (lm.name if lm else type(net).__name__), n=n, matrix=(gram / count).numpy(),
-                      update_cos=(ugram / count).numpy(), norms=(norms / count).numpy(), tokens=count)
+                      update_cos=(ugram / count).numpy(), norms=(norms / count).numpy(), tokens=count,
+                      loss=nll / predicted if loss else None)
 
 
 # ----- the experiments -------------------------------------------------------------------------------------
@@ -355,11 +371,9 @@ def step0(model: Any = None, m: int | None = None, *, text: str | None = None, b
     report(0.05, f"Held-out text for {lm.name}")
     data = text_data(lm, text, seq_len=seq_len, max_train_tokens=seq_len * 2, max_heldout_tokens=seq_len * blocks)
     held = data.heldout[:blocks]
-    report(0.1, f"Scoring the base model ({p.n} layers)")
-    base = heldout_loss(lm, data, blocks)
-    dl.check("The step-0 evaluation ran past its time budget; score fewer blocks.")
-    report(0.3, f"Layer similarity of the base ({p.n} layers)")
-    sim = layer_similarity(lm, held, max_blocks=min(blocks, 8))
+    report(0.1, f"Scoring the base model ({p.n} layers) and its layers' similarity")
+    sim = layer_similarity(lm, held, max_blocks=blocks, loss=True)
+    base = float(sim.loss)
     dl.check("The step-0 evaluation ran past its time budget; score fewer blocks.")
     report(0.45, f"Depth up-scaling: {p.n} -> {p.s} layers (m = {p.m})")
     big = depth_upscale(lm, p.m)
@@ -403,17 +417,17 @@ class ExperimentConfig:
     """The note's best experiment at a size two CPU cores finish in a few minutes (defaults measured)."""
 
     layers: int = 8  # base depth n
-    hidden: int = 128  # residual width of the byte-level scratch models
+    hidden: int = 64  # residual width of the byte-level scratch models
     heads: int = 4
     m: int | None = None  # layers trimmed per copy; None: n/4 (the paper's 8/32)
     base_steps: int = 300  # steps that pretrain the base from scratch
     steps: int = 150  # continued-pretraining steps, the same for every arm
     batch_size: int = 8
-    seq_len: int = 128
-    lr: float = 1e-3  # continued pretraining (all arms, the scratch arm too)
+    seq_len: int = 64  # bytes per block
+    lr: float = 5e-4  # continued pretraining (all arms, the scratch arm too); 1e-3 makes the base's curve jump
     base_lr: float = 2e-3  # pretraining the base
     eval_every: int = 15  # continued steps between held-out evaluations
-    eval_blocks: int = 32  # held-out blocks per evaluation
+    eval_blocks: int = 16  # held-out blocks per evaluation
     seed: int = 0
     arms: tuple[str, ...] = ARMS
 

@@ -133,6 +133,12 @@ def test_layer_similarity_is_the_mean_cosine_of_layer_outputs():
     upd = [flat[i + 1] - flat[i] for i in range(2)]
     u = torch.nn.functional.cosine_similarity(upd[1], upd[0], dim=-1).mean().item()
     assert sim.update_cos[1] == pytest.approx(u, abs=1e-5)
+    assert sim.loss is None
+    with_loss = D.layer_similarity(net, blocks, loss=True, batch_size=2)  # two passes: 2 blocks, then 1
+    with torch.no_grad():
+        direct = net(input_ids=torch.as_tensor(blocks), labels=torch.as_tensor(blocks)).loss.item()
+    assert with_loss.loss == pytest.approx(direct, rel=1e-5)
+    np.testing.assert_allclose(with_loss.matrix, sim.matrix, atol=1e-6)
 
 
 def test_the_experiment_config_is_checked():
