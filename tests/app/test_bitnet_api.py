@@ -37,5 +37,5 @@ def test_bad_inputs_give_clear_messages(client):
         client.predict([], 10, 0, api_name="/bitnet_twins")
     with pytest.raises(Exception, match="Steps must be between 10"):
         client.predict([16], 3, 0, api_name="/bitnet_twins")
-    with pytest.raises(Exception, match="Held-out blocks must be between 1 and 64"):
+    with pytest.raises(Exception, match="less than minimum value 1"):  # Gradio checks the slider's range
         client.predict("smollm2-135m-instruct", 0, api_name="/bitnet_ptq")
