@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tabs.bitnet import SCRATCH_CHOICE, STORAGE, TWINS
+from tabs.bitnet import PTQ, SCRATCH_CHOICE, STORAGE, TWINS
 
 pytestmark = pytest.mark.app
 
@@ -39,3 +39,15 @@ def test_bad_inputs_give_clear_messages(client):
         client.predict([16], 3, 0, api_name="/bitnet_twins")
     with pytest.raises(Exception, match="less than minimum value 1"):  # Gradio checks the slider's range
         client.predict("smollm2-135m-instruct", 0, api_name="/bitnet_ptq")
+
+
+def test_ptq_end_to_end(client):
+    out = PTQ.unpack(client.predict("smollm2-135m-instruct", 1, api_name="/bitnet_ptq"))
+    assert "W1.58A8" in out["summary"] and "smollm2-135m-instruct" in out["summary"]
+    with open(out["json"]) as f:
+        d = json.load(f)
+    original, _, w158a8 = (r["ppl"] for r in d["rows"])
+    assert d["complete"] and w158a8 > 100 * original and len(d["layers"]) == 210
+    with open(out["csv"]) as f:
+        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    assert len(rows) == 210 and all(0.2 < float(r["zeros"]) < 0.5 for r in rows)
