@@ -132,7 +132,8 @@ def storage_figure(st, name: str) -> go.Figure:
                            text=[f"{st.bytes[f] / 2**20:,.2f} MB<br>{st.bits_per_weight[f]:.2f} bits/weight"
                                  for f in fmts], textposition="outside", marker_color="#1f77b4"))
     fig.update_layout(title=f"{name}: linear weights ({st.n_weights:,} in {st.n_tensors} matrices)",
-                      yaxis_title="MB (2^20 bytes)", height=380, margin={"l": 60, "r": 20, "t": 50, "b": 60})
+                      yaxis={"title": "MB (2^20 bytes)", "range": [0, 1.2 * max(st.bytes.values()) / 2**20]},
+                      height=380, margin={"l": 60, "r": 20, "t": 50, "b": 60})
     return fig
 
 
