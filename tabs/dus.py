@@ -265,7 +265,7 @@ def run_step0(model, m, blocks, naive, progress: gr.Progress = gr.Progress()):
     m = check_count(m, what="m", low=0, high=63)
     blocks = check_count(blocks, what="Held-out blocks", low=1, high=64)
     r = D.step0(name, m, blocks=blocks, naive=bool(naive), progress=lambda f, msg: progress(f, desc=msg),
-                deadline=Deadline(limits().time_budget_s))
+                deadline=Deadline(limits().max_run_s))
     p = r.plan
     naive_txt = (f", naive {2 * p.n}-layer stack **{r.naive_ppl:.2f}**" if r.naive_ppl is not None and p.m else "")
     summary = (f"`{r.model}`: {p.n} layers, {_params(p.base_params)} → DUS m = {p.m}: **{p.s} layers, "
@@ -327,7 +327,7 @@ def build() -> None:
             with gr.Row():
                 model = gr.Dropdown(lms, value=default, label="Model")
                 m0 = gr.Slider(0, 40, value=7, step=1, label="m (SmolLM2: 30 layers, m = 7 gives 46)")
-                blocks = gr.Slider(1, 64, value=8, step=1, label="Held-out blocks of 128 tokens")
+                blocks = gr.Slider(1, 64, value=4, step=1, label="Held-out blocks of 128 tokens")
                 naive = gr.Checkbox(value=True, label="Also the naive 2n stack")
             with gr.Row():
                 go_btn = gr.Button("Evaluate before and after", variant="primary")
