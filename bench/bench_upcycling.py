@@ -1,7 +1,7 @@
 """Sparse upcycling benchmark: the paper's core comparison at toy scale, and the surgery on a packaged model.
 
-    .venv/bin/python bench/bench_upcycling.py [--steps 200] [--extra 100] [--experts 8] [--top-k 2]
-                                              [--router top_k] [--layers 4] [--hidden 128] [--seed 0]
+    .venv/bin/python bench/bench_upcycling.py [--steps 1000] [--extra 500] [--experts 8] [--top-k 2]
+                                              [--router top_k] [--layers 2] [--hidden 64] [--seed 0]
                                               [--quick] [--no-step0] [--json out.json]
 
 1. A dense byte-level LLaMA (scratch model, ``--layers`` x ``--hidden``) trains ``--steps`` steps on SOTU
@@ -32,23 +32,23 @@ from backends.training import ScratchConfig  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=200, help="dense budget B in steps")
-    ap.add_argument("--extra", type=int, default=100, help="steps of the upcycled model (the extra budget)")
+    ap.add_argument("--steps", type=int, default=1000, help="dense budget B in steps")
+    ap.add_argument("--extra", type=int, default=500, help="steps of the upcycled model (the extra budget)")
     ap.add_argument("--experts", type=int, default=8)
     ap.add_argument("--top-k", type=int, default=2)
     ap.add_argument("--router", default="top_k", choices=U.ROUTERS)
     ap.add_argument("--capacity", type=float, default=2.0)
-    ap.add_argument("--layers", type=int, default=4, help="decoder layers of the dense scratch model")
-    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=2, help="decoder layers of the dense scratch model")
+    ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="60 + 30 steps, 2 layers x 64: a smoke run")
+    ap.add_argument("--quick", action="store_true", help="60 + 30 steps: a smoke run")
     ap.add_argument("--no-step0", action="store_true", help="skip the packaged-model view")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.quick:
-        args.steps, args.extra, args.layers, args.hidden = 60, 30, 2, 64
+        args.steps, args.extra = 60, 30
     cfg = ScratchConfig(layers=args.layers, hidden=args.hidden, heads=4)
     t0 = time.perf_counter()
     cmp = U.compare(cfg, budget_steps=args.steps, extra_steps=args.extra, n_experts=args.experts, top_k=args.top_k,

@@ -8,7 +8,7 @@ from tabs.upcycling import COMPARE, STEP0
 
 pytestmark = pytest.mark.app
 
-QUICK = "2 layers x 64 (quick)"
+QUICK = "2 layers x 64 (default)"
 
 
 def test_compare_end_to_end(client):

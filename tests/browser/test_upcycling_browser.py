@@ -10,7 +10,7 @@ pytestmark = pytest.mark.browser
 def test_upcycling_comparison_end_to_end(page, artifacts):
     open_tab(page, "Sparse upcycling")
     page.get_by_label("Dense model").click()
-    page.get_by_role("option", name="2 layers x 64 (quick)").click()
+    page.get_by_role("option", name="2 layers x 64 (default)").click()
     page.get_by_label("Dense budget B (steps)").fill("12")
     page.get_by_label("Extra steps of the upcycled model").fill("6")
     page.get_by_role("button", name="Run the comparison", exact=True).click()
