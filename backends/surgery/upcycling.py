@@ -53,6 +53,20 @@ def _check_float(model: Any, lm: LoadedModel | None) -> None:
                          f"@float32 such as qwen2.5-coder-0.5b@float32).")
 
 
+def _check_room(net: Any, blocks: Any, chosen: list[int], n_experts: int) -> None:
+    """Refuse, with figures, a copy that would not fit in the free memory (a copy of the model plus E - 1 more
+    copies of each chosen MLP)."""
+    from backends.training import MEMORY_HEADROOM, free_memory
+
+    size = sum(p.numel() * p.element_size() for p in net.parameters())
+    mlp = sum(sum(p.numel() * p.element_size() for p in blocks[i].mlp.parameters()) for i in chosen)
+    need, free = size + (n_experts - 1) * mlp, free_memory()
+    if need > MEMORY_HEADROOM * free:
+        gb = 2**30
+        raise InputError(f"The upcycled copy needs about {need / gb:.1f} GB ({n_experts} experts in {len(chosen)} "
+                         f"layers) and the machine has {free / gb:.1f} GB free: use fewer experts or layers.")
+
+
 def default_layers(n_layers: int) -> list[int]:
     """Every other block, starting from the second (1, 3, 5, ...): half of the MLPs, as in the paper (and
     V-MoE). A one-layer model upcycles its only layer."""
@@ -132,6 +146,7 @@ def upcycle(model: Any, n_experts: int = 4, top_k: int = 2, layers: Any = None, 
     if init not in ("copy", "random"):
         raise InputError(f"init must be 'copy' or 'random', got {init!r}.")
     hidden = int(net.config.hidden_size)
+    _check_room(net, blocks, chosen, e)
     new = copy.deepcopy(net)
     gen = torch.Generator().manual_seed(int(seed))
     std = float(getattr(net.config, "initializer_range", 0.02) or 0.02)

@@ -267,6 +267,14 @@ def test_bad_settings_are_refused_with_clear_messages():
         upcycle(upcycle(m), layers=[1])
 
 
+def test_a_copy_that_does_not_fit_is_refused(monkeypatch):
+    import backends.training
+
+    monkeypatch.setattr(backends.training, "free_memory", lambda: 1000)
+    with pytest.raises(InputError, match="needs about .* GB .8 experts in 1 layers.* use fewer experts"):
+        upcycle(tiny_llama(layers=2), n_experts=8)
+
+
 def test_int8_models_are_refused():
     from torch.ao.quantization import quantize_dynamic
 
