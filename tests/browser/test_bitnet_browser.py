@@ -11,7 +11,7 @@ def test_bitnet_quick_example_and_storage(page, artifacts):
     open_tab(page, "1.58-bit weights")
     page.get_by_role("tab", name="Storage and arithmetic", exact=True).click()
     page.get_by_role("button", name="Count", exact=True).click()
-    page.get_by_text("linear weights").first.wait_for(timeout=120_000)
+    page.get_by_text("other parameters stay full precision").first.wait_for(timeout=120_000)
     no_error_toast(page)
     assert drawn_plots(page, 1).count() >= 1
     page.screenshot(path=str(artifacts / "bitnet-storage.png"), full_page=True)
