@@ -1,7 +1,7 @@
 """Depth up-scaling (SOLAR) benchmark: the step-0 cost on a packaged model, then the note's best experiment.
 
     .venv/bin/python bench/bench_dus.py [--profile cpu] [--model smollm2-135m-instruct] [--m 7] [--blocks 16]
-                                        [--layers 8] [--base-steps 400] [--steps 200] [--seed 0] [--quick]
+                                        [--layers 8] [--base-steps 300] [--steps 150] [--seed 0] [--quick]
                                         [--json out.json]
 
 1. Step 0 (evaluation only): held-out SOTU perplexity of the packaged model, of its DUS copy (m, 2(n - m) layers)
@@ -10,7 +10,7 @@
    --base-steps steps, then DUS (m = n/4), the naive 2n stack, the base itself and a same-depth model from
    scratch, each --steps more steps on the same batches; held-out perplexity at the start and the end of each run,
    and the ratios against the base continued on the same tokens (the control the paper does not report).
---quick: 4 layers, 150 + 60 steps, 4 held-out blocks at step 0.
+--quick: 4 layers, 100 + 40 steps, 4 held-out blocks at step 0.
 """
 from __future__ import annotations
 
@@ -34,15 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--blocks", type=int, default=16, help="held-out blocks of 128 tokens at step 0")
     ap.add_argument("--layers", type=int, default=8, help="layers of the scratch base")
     ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--base-steps", type=int, default=400)
-    ap.add_argument("--steps", type=int, default=200, help="continued steps per run")
+    ap.add_argument("--base-steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=150, help="continued steps per run")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-step0", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.quick:
-        args.layers, args.base_steps, args.steps, args.blocks = 4, 150, 60, 4
+        args.layers, args.base_steps, args.steps, args.blocks = 4, 100, 40, 4
     out: dict = {"args": vars(args) | {"json": str(args.json)}}
     if not args.skip_step0:
         models.configure(args.profile)
