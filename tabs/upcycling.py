@@ -42,7 +42,7 @@ B): seed 0, upcycled 1.314 nats per byte, dense continued 1.321, MoE from scratc
 seed 1, 1.328, 1.351, 1.337 (from 1.455). The upcycled model comes out ahead of both, as in the paper, by
 0.01 to 0.02 nats per byte: two seeds on a tiny model, a small but consistent gain. The gain depends on how far
 the dense model had trained: with B = 60
-steps (the second example) continued dense training wins by 0.05, at B = 400 the two tie (+0.003). A barely
+steps (the second example) continued dense training wins by 0.03, at B = 400 the two tie (+0.003). A barely
 trained model gains more from cheap extra steps than from extra parameters; the paper starts from converged T5
 checkpoints. Against the MoE from scratch upcycling wins at every budget tried (+0.10, +0.07, +0.01).
 """

@@ -15,7 +15,6 @@ No torch at import: torch, transformers and :mod:`backends.surgery.moe` are impo
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 from dataclasses import dataclass
@@ -327,24 +326,15 @@ ARM_LABELS = {"dense": "dense, budget B", "dense_continued": "dense continued", 
               "moe_scratch": "MoE from scratch"}
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run the block with ``n`` torch threads (None: leave as is), then restore the previous count.
+def torch_threads(n: int | None) -> Any:
+    """The trainer's :func:`backends.training.torch_threads`: run a block on ``n`` torch threads, then restore.
 
     Tiny models are dispatch-bound: on a busy two-core machine two threads made each step several times
-    slower than one (measured 43 s vs 8 s for 20 steps of the default scratch model), so the experiments on
-    scratch models use one."""
-    import torch
+    slower than one (measured 43 s vs 8 s for 20 steps of a 0.9M scratch model), so the comparison runs on one
+    (its upcycling and routing statistics too, outside the trainer)."""
+    from backends.training import torch_threads as threads
 
-    if not n:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return threads(n)
 
 
 @dataclass(frozen=True)
