@@ -81,7 +81,8 @@ EXAMPLE_LABELS = ["The default: B = 1000 steps, 8 experts, top-2 (about 5 minute
                   "Short budget B = 60: dense continuation wins (under a minute)", "Expert choice router (short)",
                   "Wider model 4 x 128, B = 240 (about 8 minutes)"]
 STEP0_EXAMPLES = [["smollm2-135m-instruct", 4, 2, 2.0, "every other", 8, 0],
-                  ["smollm2-135m-instruct", 8, 2, 1.0, "all", 4, 0]]
+                  ["smollm2-135m-instruct", 8, 2, 1.0, "1, 15, 29", 2, 0]]
+STEP0_LABELS = ["SmolLM2, 4 experts, half the MLPs", "SmolLM2, 8 experts on 3 MLPs, C = 1: dropped tokens"]
 COMPARE = Outputs("summary", "curve", "train", "load", "table", "csv", "json")
 STEP0 = Outputs("summary", "losses", "routing", "table", "json")
 TABLE_HEADERS = ["run", "steps", "FLOPs", "held-out loss", "parameters", "active per token", "s"]
@@ -382,8 +383,7 @@ def build() -> None:
                 s_blocks = gr.Slider(1, 32, value=8, step=1, label="Held-out blocks of 128 tokens")
                 s_seed = gr.Number(0, precision=0, label="Seed (router)")
             s_inputs = [model, s_experts, s_top_k, s_capacity, s_layers, s_blocks, s_seed]
-            s_ex = gr.Examples(STEP0_EXAMPLES, inputs=s_inputs, example_labels=["SmolLM2, 4 experts, half the MLPs",
-                                                                                "SmolLM2, 8 experts, every MLP, C = 1"],
+            s_ex = gr.Examples(STEP0_EXAMPLES, inputs=s_inputs, example_labels=STEP0_LABELS,
                                label="Examples (one click runs them)")
             with gr.Row():
                 s_run = gr.Button("Upcycle and measure", variant="primary")
