@@ -5,7 +5,7 @@ import gradio as gr
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from backends.config import InputError, check_count, check_number, limits
+from backends.config import InputError, check_count, limits
 from backends.decoding import Deadline
 from tabs.common import HEAVY, Outputs, export_csv, export_json, gpu, guarded
 from tabs.ui import explain, intro
@@ -246,7 +246,6 @@ def run_compare(n_experts, top_k, router, capacity, layers, size, budget_steps, 
     extra = check_count(extra_steps, what="Extra steps", low=5, high=5000)
     seed = check_count(seed, what="Seed", low=0, high=2**31 - 1)
     progress(0.0, desc="Building the dense model and the SOTU blocks")
-    total = {"n": 1}
 
     def report(f, msg):
         progress(min(f, 1.0), desc=msg)
@@ -255,7 +254,6 @@ def run_compare(n_experts, top_k, router, capacity, layers, size, budget_steps, 
     for cmp in U.compare_iter(ScratchConfig(layers=n_layers, hidden=hidden, heads=4), budget_steps=budget,
                               extra_steps=extra, n_experts=e, top_k=k, router=router, capacity=c, layers=chosen,
                               seed=seed, deadline=Deadline(limits().max_run_s), progress=report):
-        total["n"] += 1
         last = cmp
         yield _pack_compare(cmp, files=False)
     if last is not None:
@@ -280,7 +278,6 @@ def run_step0(model, n_experts, top_k, capacity, layers, blocks, seed, progress:
     e, k, _, c = U.check_settings(n_experts, top_k, "top_k", capacity)
     blocks = check_count(blocks, what="Held-out blocks", low=1, high=32)
     seed = check_count(seed, what="Seed", low=0, high=2**31 - 1)
-    check_number(c, what="Capacity factor", low=0.01, high=U.MAX_CAPACITY)
     view = U.step0_view(model or None, n_experts=e, top_k=k, capacity=c, layers=layers, seed=seed, blocks=blocks,
                         deadline=Deadline(limits().max_run_s), progress=lambda f, m: progress(f, desc=m))
     dense = view.variants[0]
