@@ -35,7 +35,18 @@ def test_tab_order_matches_the_product():
     assert titles == ["Detector", "CoT path explorer", "Early-exit token viewer", "Bandit playground",
                       "Cosine-similarity sandbox", "RAG QA", "Framing analysis", "More papers", "Models"]
     grouped = [__import__(f"tabs.{m}", fromlist=["TITLE"]).TITLE for m in MORE_PAPERS]
-    assert grouped == ["GPTScore", "Selective prediction", "World knowledge"]
+    assert grouped == ["GPTScore", "Selective prediction", "World knowledge", "1.58-bit weights", "Depth up-scaling",
+                       "Sparse upcycling"]
+
+
+def test_starting_the_app_imports_no_torch():
+    """Nothing heavy at import: torch and transformers load when a tab first needs a model."""
+    import subprocess
+    import sys
+
+    code = "import sys, app; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["False", "False"]
 
 
 def test_the_overview_names_every_paper_with_a_summary():
