@@ -40,7 +40,7 @@ layers) is at 7.46 and the naive 16-layer stack at 7.59; after 150 more steps on
 recover within a few hundred thousand bytes, but the paper's order (DUS below the naive stack) flips with the seed
 at this size, although DUS's seam always joins far more alike layers (cosine 0.88 and 0.80 against 0.32 and 0.29).
 Against the base continued on the same tokens, the control the paper does not run, neither deeper model is ahead
-by more than 1.5 %. A run takes 3.5 to 5 minutes on this shared two-core machine; the quick example about a minute.
+by more than 1.5 %. A run takes 3.5 to 5 minutes on this shared two-core machine; the quick example under a minute.
 """
 EXPLAIN_CURVES = ("Held-out perplexity (bytes, held-out SOTU addresses, lower is better) against the training tokens "
                   "each model's weights have seen, the base's pretraining included: the grey curve is the base being "
@@ -60,9 +60,9 @@ COLORS = {"pretrain": "#888888", "dus": "#d62728", "naive": "#ff7f0e", "base": "
 ARM_CHOICES = {"DUS": "dus", "naive 2n stack": "naive", "base, continued": "base", "from scratch": "scratch"}
 WIDTHS = [32, 64, 128]
 # layers, m, base steps, continued steps, seed
-EXAMPLES = [[8, 2, 300, 150, 0], [4, 1, 100, 40, 0], [8, 4, 300, 150, 1]]
+EXAMPLES = [[8, 2, 300, 150, 0], [4, 1, 60, 30, 0], [8, 4, 300, 150, 1]]
 EXAMPLE_LABELS = ["the default: 8 layers, m = 2 (n/4), 300 + 150 steps",
-                  "quick: 4 layers, m = 1, 100 + 40 steps (about a minute)",
+                  "quick: 4 layers, m = 1, 60 + 30 steps (under a minute)",
                   "deeper trim: 8 layers, m = 4 (8 layers again), seed 1"]
 RUN = Outputs("summary", "curves", "zoom", "heat", "table", "csv", "json")
 STEP0 = Outputs("summary", "bars", "heat", "json")

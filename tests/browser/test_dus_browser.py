@@ -13,7 +13,7 @@ def test_dus_quick_example_runs_with_one_click(page, artifacts):
     page.get_by_text("s = 2(n − m) = 12 layers").first.wait_for(timeout=30_000)
     page.get_by_text(EXAMPLE_LABELS[1], exact=True).first.click()
     page.get_by_text("s = 2(n − m) = 6 layers").first.wait_for(timeout=30_000)
-    page.get_by_text("After 40 continued steps").first.wait_for(timeout=240_000)
+    page.get_by_text("After 30 continued steps").first.wait_for(timeout=240_000)
     no_error_toast(page)
     assert drawn_plots(page, 2).count() >= 2
     assert page.get_by_text("DUS m=1 (6 layers)").count() >= 1
