@@ -316,9 +316,9 @@ def build() -> None:
                 js = gr.File(label="Everything (JSON)")
             inputs = [layers, m, base_steps, steps, seed, hidden, lr, arms]
             outputs = RUN.wire(summary=summary, curves=curves, zoom=zoom, heat=heat, table=table, csv=csv, json=js)
-            for box in (layers, m):
-                box.change(plan_text, [layers, m], plan_md, api_name=False if box is m else "dus_plan",
-                           show_progress="hidden")
+            layers.change(plan_text, [layers, m], plan_md, api_name="dus_plan", show_progress="hidden")
+            m.change(plan_text, [layers, m], plan_md, api_name="dus_plan_m", api_visibility="undocumented",
+                     show_progress="hidden")
             event = run.click(run_experiment, inputs, outputs, api_name="dus_experiment", **HEAVY)
             ex_event = ex.load_input_event.then(run_experiment, inputs, outputs, api_name="dus_example",
                                                 api_visibility="undocumented", **HEAVY)
