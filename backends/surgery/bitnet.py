@@ -81,6 +81,18 @@ def _skipped(name: str, skip: Sequence[str]) -> bool:
     return name in skip or name.rsplit(".", 1)[-1] in skip
 
 
+def _check_options(activations: Any, norm: Any, skip: Any) -> tuple[str, ...]:
+    """ternarize's switches must be booleans and ``skip`` layer names (a single name is allowed)."""
+    for what, value in (("activations", activations), ("norm", norm)):
+        if not isinstance(value, bool):
+            raise InputError(f"{what} must be True or False, got {value!r:.40}.")
+    if isinstance(skip, str):
+        skip = (skip,)
+    if not isinstance(skip, (list, tuple, set, frozenset)) or not all(isinstance(x, str) for x in skip):
+        raise InputError(f"skip must be a list of layer names such as ['lm_head'], got {skip!r:.60}.")
+    return tuple(skip)
+
+
 def ternarize(model: Any, *, activations: bool = True, norm: bool = False, skip: Sequence[str] = SKIP) -> Any:
     """A copy of ``model`` whose ``nn.Linear`` layers are BitLinear: forward with gamma * W~, W~ in {-1, 0, 1}.
 
@@ -100,6 +112,7 @@ def ternarize(model: Any, *, activations: bool = True, norm: bool = False, skip:
 
     from backends.surgery.bitlinear import BitLinear
 
+    skip = _check_options(activations, norm, skip)
     lm, module = _unwrap(model)
     _refuse_int8(lm, module)
     floats = {p.dtype for p in module.parameters()}
@@ -443,8 +456,8 @@ def check_widths(widths: Any, heads: int = 4) -> tuple[int, ...]:
         widths = [w for w in widths.replace(",", " ").split() if w]
     try:
         ws = sorted({int(w) for w in widths})
-    except (TypeError, ValueError):
-        raise InputError(f"Widths must be whole numbers, got {widths!r}.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"Widths must be whole numbers, got {widths!r:.80}.") from None
     if not 1 <= len(ws) <= 4:
         raise InputError(f"Pick one to four widths, got {len(ws)}.")
     for w in ws:

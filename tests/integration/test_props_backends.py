@@ -111,6 +111,8 @@ def _build() -> list[Prop]:
     from backends import rag as R
     from backends import selective as S
     from backends import training as T
+    from backends.surgery import depth_upscale, ternarize, upcycle
+    from backends.surgery.bitnet import twins
 
     UPLOAD_TMP.mkdir(parents=True, exist_ok=True)
     small_texts = st.one_of(st.lists(P.text_or_wrong(120), min_size=0, max_size=3), P.text_or_wrong(60))
@@ -226,6 +228,21 @@ def _build() -> list[Prop]:
         Prop("training.train", lambda v: T.train(_tiny_scratch(), steps=v[0], batch_size=v[1], lr=v[2], seed=v[3],
                                                  data=_tiny_data(), eval_blocks=2),
              st.tuples(P.count(1, 3), P.count(1, 4), st.one_of(st.none(), P.number(1e-5, 0.1)), P.count(0, 5)), 20, 30),
+        # ---- Model surgery (issue #18), on a two-layer scratch model. ----
+        Prop("surgery.ternarize", lambda v: ternarize(_tiny_scratch(), activations=v[0], norm=v[1], skip=v[2]),
+             st.tuples(P.choice([True, False]), P.choice([True, False]),
+                       st.one_of(st.just(("lm_head",)), st.lists(P.text_or_wrong(20), max_size=3),
+                                 P.text_or_wrong(20))),
+             40, 20),
+        Prop("surgery.depth_upscale", lambda v: depth_upscale(_tiny_scratch(), v), st.one_of(st.none(), P.count(0, 1)),
+             40, 20),
+        Prop("surgery.upcycle", lambda v: upcycle(_tiny_scratch(), n_experts=v[0], top_k=v[1], layers=v[2], router=v[3],
+                                                  capacity=v[4], seed=v[5]),
+             st.tuples(P.count(1, 4), P.count(1, 4), st.one_of(st.none(), P.text_or_wrong(20), st.lists(P.count(0, 2))),
+                       P.choice(["top_k", "expert_choice"]), P.number(0.1, 4), P.count(0, 5)), 40, 20),
+        Prop("surgery.bitnet.twins", lambda v: twins(v[0], steps=v[1], seed=v[2]),
+             st.tuples(st.one_of(st.none(), st.lists(P.count(16, 16), max_size=2), P.text_or_wrong(20)),
+                       P.count(10, 10), P.count(0, 3)), 12, 60),
     ]
 
 
@@ -238,7 +255,7 @@ def _tiny_scratch():
     from backends import training as T
 
     if not hasattr(_tiny_scratch, "v"):
-        _tiny_scratch.v = T.scratch_model(T.ScratchConfig(layers=1, hidden=16, heads=2, seq_len=32))
+        _tiny_scratch.v = T.scratch_model(T.ScratchConfig(layers=2, hidden=16, heads=2, seq_len=32))
     return _tiny_scratch.v
 
 
