@@ -242,7 +242,7 @@ def _build() -> list[Prop]:
                        P.choice(["top_k", "expert_choice"]), P.number(0.1, 4), P.count(0, 5)), 40, 20),
         Prop("surgery.bitnet.twins", lambda v: twins(v[0], steps=v[1], seed=v[2]),
              st.tuples(st.one_of(st.none(), st.lists(P.count(16, 16), max_size=2), P.text_or_wrong(20)),
-                       P.count(10, 10), P.count(0, 3)), 12, 60),
+                       P.count(10, 10), P.count(0, 3)), 6, 60),
     ]
 
 
