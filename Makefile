@@ -62,6 +62,10 @@ bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_gptscore.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_selective.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_ewok.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_training.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_bitnet.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_dus.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_upcycling.py
 
 # Regenerate the detector's benchmark texts and calibration (about 20 minutes on 2 cores).
 detector-benchmark: setup
