@@ -40,7 +40,8 @@ layers) is at 7.46 and the naive 16-layer stack at 7.59; after 150 more steps on
 recover within a few hundred thousand bytes, but the paper's order (DUS below the naive stack) flips with the seed
 at this size, although DUS's seam always joins far more alike layers (cosine 0.88 and 0.80 against 0.32 and 0.29).
 Against the base continued on the same tokens, the control the paper does not run, neither deeper model is ahead
-by more than 1.5 %. A run takes 3.5 to 5 minutes on this shared two-core machine; the quick example under a minute.
+by more than 1.5 %. A default run takes 90 s on two quiet cores (3.5 to 5 minutes when the machine is shared);
+the quick example under a minute.
 """
 EXPLAIN_CURVES = ("Held-out perplexity (bytes, held-out SOTU addresses, lower is better) against the training tokens "
                   "each model's weights have seen, the base's pretraining included: the grey curve is the base being "
