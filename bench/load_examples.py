@@ -89,6 +89,9 @@ EXAMPLES: dict[str, Example] = {
     "/ewok_pair": Example(lambda: ("The piano is in front of Ali. Ali turns left.",
                                    "The piano is in front of Ali. Ali turns right.", "The piano is right of Ali.",
                                    "The piano is left of Ali.", SMOL), 0.5),
+    # ---- Tabs of issue #18 (model surgery). ----
+    "/bitnet_storage": Example(lambda: (SMOL,), 0.5),  # counts weights, no forward pass
+    "/dus_plan": Example(lambda: (8, 2), 2),  # arithmetic only
 }
 
 # Endpoints the load run leaves out, and why (everything else the API lists and EXAMPLES lacks is reported).
@@ -100,4 +103,10 @@ SKIP: dict[str, str] = {
     "/selective_run": "answers, samples and self-evaluates questions (seconds each); tests/app/test_selective_api.py",
     "/selective_tune": "trains a soft prompt after a run (minutes); covered by tests/app/test_selective_api.py",
     "/ewok_evaluate": "an evaluation over items and models; covered by tests/app/test_ewok_api.py",
+    "/bitnet_twins": "trains tiny models from scratch (minutes); covered by tests/app/test_bitnet_api.py",
+    "/bitnet_ptq": "ternarises a copy of a model and scores held-out text; tests/app/test_bitnet_api.py",
+    "/dus_experiment": "trains a base and its up-scaled copies (minutes); covered by tests/app/test_dus_api.py",
+    "/dus_step0": "copies a model into a deeper one and scores held-out text; tests/app/test_dus_api.py",
+    "/upcycling_compare": "trains dense and MoE models (minutes); covered by tests/app/test_upcycling_api.py",
+    "/upcycling_step0": "upcycles a copy of a model and scores held-out text; tests/app/test_upcycling_api.py",
 }

@@ -91,6 +91,14 @@ CHEAP: dict[str, dict[str, object]] = {
     "/selective_run": {"n_questions": 2, "n_samples": 2, "model": "smollm2-135m-instruct"},
     "/ewok_evaluate": {"per_domain": 1, "model_names": ["smollm2-135m-instruct"]},
     "/ewok_pair": {"model": "smollm2-135m-instruct"},
+    # Endpoints of issue #18: the valid half trains the fewest steps on the smallest size (a default run takes
+    # minutes and holds the model queue, so the requests after it would time out waiting).
+    "/bitnet_twins": {"widths": ["16"], "steps": 10},
+    "/bitnet_ptq": {"model": "smollm2-135m-instruct", "blocks": 1},
+    "/dus_experiment": {"hidden": "32", "arms": ["DUS"], "layers": 2, "m": 0, "base_steps": 10, "steps": 10},
+    "/upcycling_compare": {"size": "2 layers x 64 (default)", "n_experts": 2, "budget_steps": 10, "extra_steps": 5},
+    "/dus_step0": {"model": "smollm2-135m-instruct", "blocks": 1},
+    "/upcycling_step0": {"model": "smollm2-135m-instruct", "blocks": 1},
 }
 
 
