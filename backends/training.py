@@ -52,10 +52,11 @@ MAX_SEQ_LEN = 2048
 DEFAULT_LR_SCRATCH = 2e-3  # tiny models from scratch
 DEFAULT_LR_PRETRAINED = 1e-4  # continued pretraining of a trained model
 MEMORY_HEADROOM = 0.8  # a run may plan on this share of the free memory
-# Models with fewer matrix-product parameters than this train on one thread. Their matrices are too small to
-# split well, and two threads that spin-wait for each other collapse when anything else runs. Measured by
-# bench/bench_training.py on the 2-core machine while other jobs ran (batch 8 x 128 bytes, ms per step, one
-# thread / two): 0.25M parameters 276 / 2,960; 0.87M 503 / 2,602; 4.95M 1,714 / 6,977.
+# Models with fewer matrix-product parameters than this train on one thread when the machine is already busy.
+# Two threads that spin-wait for each other collapse when other work holds the cores. Measured by
+# bench/bench_training.py on the 2-core machine (batch 8 x 128 bytes, ms per step, one thread / two): while
+# other jobs ran, 0.25M parameters 276 / 2,960, 0.87M 503 / 2,602, 4.95M 1,714 / 6,977; on the quiet machine
+# 71 / 55, 139 / 88, 613 / 356. So: two threads when the cores are free, one when the load says they are not.
 ONE_THREAD_BELOW = 20_000_000
 CHECKPOINT_CAP_BYTES = int(float(os.environ.get("WORKBENCH_CHECKPOINT_CAP_MB", "2048")) * 2**20)
 
@@ -467,6 +468,20 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def auto_threads(net: Any, load: float | None = None) -> int | None:
+    """One thread for a small model (under ONE_THREAD_BELOW matrix parameters) when the one-minute load
+    average (``load``, default the machine's) already fills the cores; else None (torch's setting)."""
+    if matmul_params(net) >= ONE_THREAD_BELOW:
+        return None
+    cores = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):  # not on this platform: assume busy, the safe side for small models
+            return 1
+    return 1 if load >= cores - 0.5 else None
+
+
 def _checked_settings(lm: "LoadedModel", steps, batch_size, warmup, eval_every, eval_blocks, seed, lr) -> tuple:
     if lm.weights in ("int8", "nf4"):
         raise InputError(f"{lm.name} runs in {lm.weights}, whose layers have no backward pass: train its float32 "
@@ -521,7 +536,7 @@ def train_iter(model: Any = None, data: TextData | None = None, *, steps: int = 
     name = name or lm.name
     result = lm if in_place else wrap(net, lm, suffix="")
     n_flops = float(flops_per_token) if flops_per_token else 6.0 * matmul_params(net)
-    n_threads = threads if threads is not None else (1 if matmul_params(net) < ONE_THREAD_BELOW else None)
+    n_threads = threads if threads is not None else auto_threads(net)
     params = [p for n, p in net.named_parameters() if p.requires_grad and (trainable is None or trainable(n))]
     if not params:
         raise InputError("No parameters to train.")

@@ -4,10 +4,10 @@ packaged model (held-out perplexity before and after).
     .venv/bin/python bench/bench_training.py [--steps 30] [--packaged-steps 10] [--seed 0] [--json out.json]
 
 Part 1 times ``--steps`` AdamW steps (batch 8 x 128 bytes) of three scratch widths on 1 and 2 torch threads,
-in the same run, and prints the ratio: the reason ``training.ONE_THREAD_BELOW`` trains small models on one
-thread. Part 2 continues SmolLM2-135M (float32, packaged) on State of the Union text for ``--packaged-steps``
-steps (batch 4 x 128 tokens) and prints held-out perplexity per token before and after, with seconds per step.
-Timings depend on what else runs on the machine: run it alone.
+in the same run, and prints the ratio: the reason ``training.auto_threads`` trains small models on one thread
+when the machine is busy. Part 2 continues SmolLM2-135M (float32, packaged) on State of the Union text for
+``--packaged-steps`` steps (batch 4 x 128 tokens) and prints held-out perplexity per token before and after,
+with seconds per step. Timings depend on what else runs on the machine: run it alone.
 """
 from __future__ import annotations
 

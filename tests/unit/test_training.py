@@ -154,6 +154,15 @@ def test_memory_check_refuses_with_figures():
         T.check_memory(lm, 8, 32, available=10_000)
 
 
+def test_small_models_take_one_thread_only_on_a_busy_machine(monkeypatch):
+    lm = T.scratch_model(SMALL, seed=0)
+    monkeypatch.setattr(T.os, "cpu_count", lambda: 2)
+    assert T.auto_threads(lm.model, load=2.3) == 1
+    assert T.auto_threads(lm.model, load=0.2) is None
+    monkeypatch.setattr(T, "ONE_THREAD_BELOW", 10)  # a "large" model keeps torch's setting however busy
+    assert T.auto_threads(lm.model, load=9.0) is None
+
+
 def test_learning_rate_schedule():
     assert T._schedule(0, 100, 10) == pytest.approx(0.1)
     assert T._schedule(9, 100, 10) == pytest.approx(1.0)
