@@ -121,18 +121,23 @@ def scratch_model(config: ScratchConfig | None = None, *, seed: int = 0, name: s
                        "float32")
 
 
-def wrap(model: Any, like: "LoadedModel", *, suffix: str) -> "LoadedModel":
+def wrap(model: Any, like: "LoadedModel", *, suffix: str, weights: str | None = None,
+         description: str | None = None) -> "LoadedModel":
     """A new, unregistered LoadedModel for ``model`` with ``like``'s tokenizer, named ``like.name + suffix``.
 
-    How a surgery or a training run hands back the model it made."""
+    How a surgery or a training run hands back the model it made: size, dtype and device are measured on
+    ``model``; ``weights`` names what runs (default: int8 if it holds quantised layers, else its dtype) and
+    ``description`` replaces the spec's one line."""
     from backends.models import describe_module
     from backends.quantize import quantized_linears
 
     n_params, mem, dtype, device = describe_module(model)
-    spec = dataclasses.replace(like.spec, name=like.name + suffix)
-    weights = "int8" if quantized_linears(model) else dtype
+    quantized = bool(quantized_linears(model))
+    spec = dataclasses.replace(like.spec, name=like.name + suffix,
+                               description=like.spec.description if description is None else description)
     return dataclasses.replace(like, spec=spec, model=model, device=device, dtype=dtype, n_params=n_params,
-                               memory_bytes=mem, weights=weights, quantized=False)
+                               memory_bytes=mem, weights=weights or ("int8" if quantized else dtype),
+                               quantized=quantized)
 
 
 def matmul_params(model: Any) -> int:

@@ -129,12 +129,10 @@ def ternarize(model: Any, *, activations: bool = True, norm: bool = False, skip:
         setattr(parent, child, BitLinear.from_linear(m, activations=activations, norm=norm))
     if lm is None:
         return new
-    from backends.models import describe_module
+    from backends.training import wrap
 
     suffix = "+b1.58" + ("" if activations else "-w") + ("-norm" if norm else "")
-    n_params, mem, _, _ = describe_module(new)
-    return dataclasses.replace(lm, model=new, spec=dataclasses.replace(lm.spec, name=lm.name + suffix),
-                               weights="b1.58" if activations else "ternary", n_params=n_params, memory_bytes=mem)
+    return wrap(new, lm, suffix=suffix, weights="b1.58" if activations else "ternary")
 
 
 @dataclass(frozen=True)

@@ -203,12 +203,10 @@ def depth_upscale(model: Any, m: int | None = None) -> Any:
     new = _stack(net, order)
     if lm is None:
         return new
-    n_params = _n_params(new)
-    per_param = lm.memory_bytes / lm.n_params if lm.n_params else 4.0
-    spec = dataclasses.replace(lm.spec, name=f"{lm.name}+dus{m}",
-                               description=f"{lm.name} depth up-scaled (SOLAR): {n} -> {len(order)} layers, m = {m}")
-    return dataclasses.replace(lm, spec=spec, model=new, n_params=n_params, memory_bytes=int(n_params * per_param),
-                               load_seconds=0.0)
+    from backends.training import wrap
+
+    return wrap(new, lm, suffix=f"+dus{m}",
+                description=f"{lm.name} depth up-scaled (SOLAR): {n} -> {len(order)} layers, m = {m}")
 
 
 # ----- hidden-state similarity: why the seam is trimmed --------------------------------------------------

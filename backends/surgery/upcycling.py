@@ -172,12 +172,10 @@ def upcycle(model: Any, n_experts: int = 4, top_k: int = 2, layers: Any = None, 
                             "balance": BALANCE if balance is None else float(balance)}
     if lm is None:
         return new
-    counts = param_counts(new)
+    from backends.training import wrap
+
     tag = f"+moe{e}" + (f"top{k}" if router == "top_k" else "ec") + ("-scratch" if init == "random" else "")
-    spec = dataclasses.replace(lm.spec, name=lm.name + tag,
-                               description=f"{lm.name} upcycled: {len(chosen)} MLPs -> {e} experts ({router})")
-    return dataclasses.replace(lm, spec=spec, model=new, n_params=counts.total,
-                               memory_bytes=sum(p.numel() * p.element_size() for p in new.parameters()))
+    return wrap(new, lm, suffix=tag, description=f"{lm.name} upcycled: {len(chosen)} MLPs -> {e} experts ({router})")
 
 
 # ----- counting and router statistics -------------------------------------------------------------------------
@@ -326,17 +324,6 @@ ARM_LABELS = {"dense": "dense, budget B", "dense_continued": "dense continued", 
               "moe_scratch": "MoE from scratch"}
 
 
-def torch_threads(n: int | None) -> Any:
-    """The trainer's :func:`backends.training.torch_threads`: run a block on ``n`` torch threads, then restore.
-
-    Tiny models are dispatch-bound: on a busy two-core machine two threads made each step several times
-    slower than one (measured 43 s vs 8 s for 20 steps of a 0.9M scratch model), so the comparison runs on one
-    (its upcycling and routing statistics too, outside the trainer)."""
-    from backends.training import torch_threads as threads
-
-    return threads(n)
-
-
 @dataclass(frozen=True)
 class Curve:
     """One arm of the comparison: held-out loss against cumulative FLOPs (counted from the dense model's start,
@@ -443,7 +430,7 @@ def compare_iter(config: Any = None, *, budget_steps: int = 1000, extra_steps: i
     cosine) and peak learning rate (``lr``; the trainer's default for scratch models when None); the
     continued arms start a fresh schedule and optimizer from the dense checkpoint. ``deadline``
     (:class:`backends.decoding.Deadline`) ends the comparison with what has finished. ``threads``: torch threads
-    while it runs (default 1, see :func:`torch_threads`; None leaves the setting alone).
+    while it runs (default 1, see :func:`backends.training.torch_threads`; None leaves the setting alone).
     """
     import time
 
@@ -465,6 +452,8 @@ def compare_iter(config: Any = None, *, budget_steps: int = 1000, extra_steps: i
     curves: dict[str, Curve] = {}
     routing: dict[str, list[LayerRouting]] = {}
     kw = dict(n_experts=n_experts, top_k=top_k, layers=chosen, router=router, capacity=capacity, seed=seed)
+
+    from backends.training import torch_threads
 
     with torch_threads(threads):
         dense0 = scratch_model(cfg, seed=seed, name=f"dense-{cfg.layers}x{cfg.hidden}")

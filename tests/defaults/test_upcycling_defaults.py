@@ -10,13 +10,13 @@ seeds 0 and 1), but takes about 5 minutes: bench/bench_upcycling.py measures it.
 import pytest
 
 from backends.surgery import upcycling as U
-from backends.training import ScratchConfig
+from backends.training import ScratchConfig, torch_threads
 
 pytestmark = pytest.mark.defaults
 
 
 def test_step0_on_the_default_surgery_model(registry):
-    with U.torch_threads(1):
+    with torch_threads(1):
         view = U.step0_view(None, blocks=4)  # the tab's defaults: smollm2-135m-instruct, 4 experts, every other MLP
     dense, top, ec, ecn = view.variants
     assert view.model == "smollm2-135m-instruct" and len(view.settings["layers"]) == 15

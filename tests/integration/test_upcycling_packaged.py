@@ -5,7 +5,7 @@ import torch
 from backends.surgery import upcycle
 from backends.surgery import upcycling as U
 from backends.surgery.moe import MoEMLP
-from backends.training import ScratchConfig, scratch_model, text_data, train
+from backends.training import ScratchConfig, scratch_model, text_data, torch_threads, train
 
 pytestmark = pytest.mark.integration
 
@@ -14,8 +14,8 @@ NAME = "smollm2-135m-instruct"
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    """Small models on a shared two-core machine run several times faster on one thread (see U.torch_threads)."""
-    with U.torch_threads(1):
+    """Small models on a shared two-core machine run several times faster on one thread (training.auto_threads)."""
+    with torch_threads(1):
         yield
 
 
