@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from backends import sweeps
 from backends.config import InputError, check_count, check_text, limits
 from backends.decoding import Deadline, Decoded, Prefill, chat_text, decode, has_chat_template, prefill, step
 from backends.models import LoadedModel, registry
@@ -462,38 +463,87 @@ class Evaluation:
     delta_wrong: float  # ... and of paths with a wrong answer (or none)
     records: list[dict]  # per problem
     seconds: float
+    stopped: str = ""  # "" or why the run ended early ("stopped", "time cap"): the figures cover ``n`` problems
+    sweep: dict = field(default_factory=dict)  # how it ran: backend, workers, failed items (SweepResult.summary())
 
 
 METHODS = ("greedy", "max path", "aggregated", "self-consistency")
 
 
-def evaluate(problems: Sequence[Problem], model: str | LoadedModel | None = None, *, k: int = 10,
-             max_new_tokens: int = 96, sc_samples: int = 10, seed: int = 0, progress: ProgressFn | None = None,
-             time_budget_s: float | None = None) -> Evaluation:
-    """Accuracy of greedy, max path, aggregated and self-consistency answers on problems with known answers.
+def problem_item(pb: Problem) -> dict:
+    """A problem as a sweep item (what a worker needs to evaluate it)."""
+    return {"question": pb.question, "answer": pb.answer, "kind": pb.kind}
 
-    ``time_budget_s``: None runs every problem; with a budget, the run stops between problems once it is spent.
-    """
-    t0 = time.perf_counter()
-    lm = model_of(model)
-    deadline = Deadline(time_budget_s)
-    records, d_ok, d_bad = [], [], []
-    for i, pb in enumerate(problems):
-        deadline.check(f"Stopped after {i} problems: the time budget ran out. Evaluate fewer problems.")
-        kind = "free" if pb.kind == "free" else "number"
-        ex = _explore(lm, *_check_question(pb.question, k, max_new_tokens, 0, kind), chat=False, deadline=deadline)
-        sc = (_self_consistency(lm, pb.question, sc_samples, max_new_tokens, 0.7, seed + i, kind, deadline)[0]
-              if sc_samples > 0 else None)
-        preds = {"greedy": ex.greedy_answer, "max path": ex.max_path_answer, "aggregated": ex.aggregated_answer,
-                 "self-consistency": sc}
-        for p in ex.paths:
-            (d_ok if is_correct(p.answer, pb.answer) else d_bad).append(p.delta)
-        records.append({"question": pb.question, "gold": pb.answer, "kind": pb.kind, **preds,
-                        **{f"{m} correct": is_correct(preds[m], pb.answer) for m in METHODS}})
-        if progress:
-            progress((i + 1) / len(problems), f"Problem {i + 1}/{len(problems)}")
+
+def sweep_options(model: str | LoadedModel | None = None, *, k: int = 10, max_new_tokens: int = 96,
+                  sc_samples: int = 10) -> dict:
+    """The evaluation's settings as sweep options (validated; the model by registry name)."""
+    name = model.name if isinstance(model, LoadedModel) else registry().resolve(model, "base")
+    return {"model": name, "k": check_count(k, what="k (branches)", low=1, high=20),
+            "max_new_tokens": check_count(max_new_tokens, what="Token limit", low=4, high=limits().max_new_tokens),
+            "sc_samples": check_count(sc_samples, what="Self-consistency samples", low=0, high=100)}
+
+
+def evaluate_problem(lm: LoadedModel, item: dict, *, k: int, max_new_tokens: int, sc_samples: int, seed: int,
+                     deadline: Deadline | None = None) -> dict:
+    """One problem's record: each method's answer and whether it is right, and every path's Delta.
+
+    ``seed`` seeds the self-consistency samples (a sweep gives each problem its own, see sweeps.item_seed)."""
+    deadline = deadline or Deadline(None)
+    kind = "free" if item.get("kind") == "free" else "number"
+    ex = _explore(lm, *_check_question(item["question"], k, max_new_tokens, 0, kind), chat=False, deadline=deadline)
+    sc = (_self_consistency(lm, item["question"], sc_samples, max_new_tokens, 0.7, seed, kind, deadline)[0]
+          if sc_samples > 0 else None)
+    preds = {"greedy": ex.greedy_answer, "max path": ex.max_path_answer, "aggregated": ex.aggregated_answer,
+             "self-consistency": sc}
+    return {"question": item["question"], "gold": item["answer"], "kind": item.get("kind", "arithmetic"), **preds,
+            **{f"{m} correct": is_correct(preds[m], item["answer"]) for m in METHODS},
+            "path_deltas": [[round(float(p.delta), 6), is_correct(p.answer, item["answer"])] for p in ex.paths]}
+
+
+def _sweep_setup(options: dict) -> dict:
+    return {"lm": model_of(options["model"]), **{k: v for k, v in options.items() if k != "model"}}
+
+
+def _sweep_run(state: dict, items: list[dict], seeds: list[int]) -> list[dict]:
+    return [evaluate_problem(state["lm"], it, k=state["k"], max_new_tokens=state["max_new_tokens"],
+                             sc_samples=state["sc_samples"], seed=s) for it, s in zip(items, seeds)]
+
+
+SWEEP = sweeps.Kind("cot", _sweep_setup, _sweep_run, models=lambda o: [o["model"]], version="1")
+
+
+def from_sweep(res: "sweeps.SweepResult") -> Evaluation:
+    """The evaluation of the problems a sweep finished (failed or unreached problems are left out, and counted in
+    ``sweep``)."""
+    records = [r for r in res.results if r is not None]
+    d_ok = [d for r in records for d, ok in r["path_deltas"] if ok]
+    d_bad = [d for r in records for d, ok in r["path_deltas"] if not ok]
     n = len(records)
     acc = {m: sum(r[f"{m} correct"] for r in records) / n if n else float("nan") for m in METHODS}
     ci = {m: wilson(sum(r[f"{m} correct"] for r in records), n) for m in METHODS}
     return Evaluation(n, acc, ci, float(np.mean(d_ok)) if d_ok else float("nan"),
-                      float(np.mean(d_bad)) if d_bad else float("nan"), records, time.perf_counter() - t0)
+                      float(np.mean(d_bad)) if d_bad else float("nan"),
+                      [{k: v for k, v in r.items() if k != "path_deltas"} for r in records], res.seconds,
+                      res.stopped, {**res.summary(), "failed_items": res.failed})
+
+
+def evaluate(problems: Sequence[Problem], model: str | LoadedModel | None = None, *, k: int = 10,
+             max_new_tokens: int = 96, sc_samples: int = 10, seed: int = 0, progress: ProgressFn | None = None,
+             time_budget_s: float | None = None, backend: str = "local", workers: int = 1,
+             resume: bool = False) -> Evaluation:
+    """Accuracy of greedy, max path, aggregated and self-consistency answers on problems with known answers.
+
+    Runs as the "cot" sweep (:mod:`backends.sweeps`): ``backend="ray"`` with ``workers`` spreads the problems
+    over Ray workers, with the same results. Each problem's self-consistency samples are seeded from ``seed``
+    and the problem. ``time_budget_s``: None runs every problem; with a budget, the run stops between
+    problems once it is spent and the figures cover the problems done (``stopped`` says so).
+    """
+    options = sweep_options(model, k=k, max_new_tokens=max_new_tokens, sc_samples=sc_samples)
+    local = _sweep_setup({**options, "model": model}) if isinstance(model, LoadedModel) else None
+    if local is not None and backend == "ray":
+        registry().spec(model.name)  # a model the workers cannot load by name is refused here, clearly
+    res = sweeps.run_sweep("cot", [problem_item(p) for p in problems], options, backend=backend, workers=workers,
+                           seed=seed, resume=resume, time_budget_s=time_budget_s, progress=progress,
+                           local_state=local)
+    return from_sweep(res)

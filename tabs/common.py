@@ -182,3 +182,21 @@ def export_json(prefix: str, obj) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"{prefix}-", delete=False) as f:
         json.dump(obj, f, indent=1, ensure_ascii=False)
     return f.name
+
+
+def stream_sweep(name: str, items: list[dict], options: dict, backend: Any, workers: Any, resume: Any, *,
+                 seed: int = 0, progress: Any = None, time_budget_s: float | None = None) -> Any:
+    """Run a sweep for a tab: yields ``(markdown line, None)`` while it runs and ``(markdown line, SweepResult)``
+    at the end. The line shows items done, throughput and workers; ``progress`` (a gr.Progress) gets the
+    fraction. A tab's Stop button cancels its generator, which stops the sweep and keeps the finished items."""
+    from backends import sweeps
+
+    b, w = sweeps.check_backend(backend, workers, 64)
+    for p in sweeps.sweep_iter(name, items, options, backend=b, workers=w, resume=bool(resume), seed=seed,
+                               time_budget_s=time_budget_s):
+        if progress is not None and p.result is None:
+            progress(p.fraction, desc=p.line())
+        line = sweeps.progress_markdown(p)
+        if p.result is not None and p.result.note:
+            line += f"\n\n*{p.result.note}.*"
+        yield line, p.result

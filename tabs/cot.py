@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 from backends import cot_decoding as CD
 from backends.config import check_count, limits
 from tabs import plots
-from tabs.common import HEAVY, Outputs, export_csv, export_dicts, gpu, guarded
-from tabs.ui import explain, intro
+from tabs.common import HEAVY, Outputs, export_csv, export_dicts, gpu, guarded, stream_sweep
+from tabs.ui import explain, intro, sweep_controls
 
 TITLE = "CoT path explorer"
 SUMMARY = ("Chain-of-thought decoding (Wang & Zhou 2024): branch on the top-k first tokens, decode each path, "
@@ -114,21 +114,30 @@ def run_explore(question: str, model: str, k: float, branch_step: float, max_tok
 @guarded
 @gpu
 def run_evaluation(model: str, n_problems: float, k: float, max_tokens: float, sc_samples: float,
+                   backend: str = "in-process", workers: float = 2, resume: bool = False,
                    progress: gr.Progress = gr.Progress()):
-    """Accuracy of greedy, max path, aggregated and self-consistency on the first n built-in problems: the
-    outputs named in EVALUATE."""
+    """Accuracy of greedy, max path, aggregated and self-consistency on the first n built-in problems, as a
+    sweep in-process or on Ray workers: streams the outputs named in EVALUATE (the report shows progress)."""
     n = check_count(n_problems, what="Number of problems", low=1, high=len(problems()))
-    ev = CD.evaluate(problems()[:n], model or None, k=check_count(k, what="k", low=1, high=20),
-                     max_new_tokens=check_count(max_tokens, what="Token limit", low=4, high=limits().max_new_tokens),
-                     sc_samples=check_count(sc_samples, what="Self-consistency samples", low=0, high=20),
-                     progress=lambda f, m: progress(f, desc=m), time_budget_s=max(limits().time_budget_s, 1800))
+    options = CD.sweep_options(model or None, k=k, max_new_tokens=check_count(
+        max_tokens, what="Token limit", low=4, high=limits().max_new_tokens),
+        sc_samples=check_count(sc_samples, what="Self-consistency samples", low=0, high=20))
+    items = [CD.problem_item(p) for p in problems()[:n]]
+    for line, res in stream_sweep("cot", items, options, backend, workers, resume, progress=progress,
+                                  time_budget_s=max(limits().time_budget_s, 1800)):
+        if res is None:
+            yield EVALUATE.pack(report=line, export=None)
+    ev = CD.from_sweep(res)
     table = "| method | accuracy | 95 % interval |\n|---|---|---|\n" + "\n".join(
         f"| {m} | {ev.accuracy[m]:.1%} | {ev.interval[m][0]:.1%} – {ev.interval[m][1]:.1%} |" for m in ev.accuracy)
     fmt = lambda x: f"**{x:.3f}**" if x == x else "(no such path)"  # noqa: E731 - NaN when no path qualifies
+    failed = (f" {len(res.failed)} problems failed and are left out: " + "; ".join(
+        f"#{i + 1}: {m}" for i, m in list(res.failed.items())[:3]) + ".") if res.failed else ""
+    stopped = f" **Stopped early ({res.stopped}):** the figures cover the {ev.n} problems done." if res.stopped else ""
     md = (f"{table}\n\nMean Δ of paths with a correct answer {fmt(ev.delta_correct)}, with a wrong or no answer "
           f"{fmt(ev.delta_wrong)} (the paper: correct CoT paths are more confident). {ev.n} problems in "
-          f"{ev.seconds:.0f} s.")
-    return EVALUATE.pack(report=md, export=export_dicts("cot-evaluation", ev.records))
+          f"{ev.seconds:.0f} s.{stopped}{failed}\n\n{line}")
+    yield EVALUATE.pack(report=md, export=export_dicts("cot-evaluation", ev.records) if ev.records else None)
 
 
 def build() -> None:
@@ -169,8 +178,9 @@ def build() -> None:
                 sc = gr.Slider(0, 20, value=5, step=1, label="Self-consistency samples")
                 run_eval = gr.Button("Evaluate", variant="primary")
                 stop_eval = gr.Button("Stop")
+            backend, workers, resume = sweep_controls()
             eval_md = gr.Markdown()
             eval_csv = gr.File(label="Per-problem results (CSV)")
-            ev_event = run_eval.click(run_evaluation, [model, n_problems, k, max_tokens, sc],
+            ev_event = run_eval.click(run_evaluation, [model, n_problems, k, max_tokens, sc, backend, workers, resume],
                                       EVALUATE.wire(report=eval_md, export=eval_csv), api_name="cot_evaluate", **HEAVY)
             stop_eval.click(None, None, None, cancels=[ev_event])

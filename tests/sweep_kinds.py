@@ -1,0 +1,48 @@
+"""Small sweep kinds for the runner's tests: no models, results that show seeds, batches and retries.
+
+An item is ``{"x": n}`` plus, optionally:
+
+* ``"fail_once": PATH``: raise on the first try (while PATH does not exist; the try creates it);
+* ``"fail": true``: raise every time;
+* ``"die_once": PATH``: end the worker's process on the first try (Ray only: in-process it would end the test);
+* ``"sleep": seconds`` before answering.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from backends.sweeps import Kind
+
+
+def _setup(options: dict) -> dict:
+    if options.get("bad_setup"):
+        raise ValueError("this setup always fails")
+    return {"offset": int(options.get("offset", 0)), "pid": os.getpid()}
+
+
+def _first_time(path: str) -> bool:
+    p = Path(path)
+    if p.exists():
+        return False
+    p.write_text("tried")
+    return True
+
+
+def _run(state: dict, items: list[dict], seeds: list[int]) -> list[dict]:
+    out = []
+    for it, seed in zip(items, seeds):
+        if it.get("sleep"):
+            time.sleep(float(it["sleep"]))
+        if it.get("fail"):
+            raise ValueError(f"item {it['x']} always fails")
+        if it.get("fail_once") and _first_time(it["fail_once"]):
+            raise ValueError(f"item {it['x']} fails on its first try")
+        if it.get("die_once") and _first_time(it["die_once"]):
+            os._exit(3)
+        out.append({"y": it["x"] ** 2 + state["offset"], "seed": seed, "batch": len(items), "pid": state["pid"]})
+    return out
+
+
+SQUARE = Kind("square", _setup, _run, version="1", batch_size=2)
