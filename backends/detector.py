@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -25,6 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from backends import lm as L
+from backends import sweeps
 from backends.config import InputError, check_text, clean_text, limits
 from backends.decoding import Deadline
 from backends.models import LoadedModel, registry
@@ -380,23 +380,71 @@ class Evaluation:
     binoculars: Calibration
     perplexity: Calibration
     by_generator: dict[str, dict[str, float]]  # generator -> {"binoculars_auroc", "perplexity_auroc", "n"}
-    scores: list[dict]  # one row per text: label, generator, binoculars, log_ppl, log_xppl
+    scores: list[dict]  # one row per text: label, generator, binoculars, log_ppl, log_xppl, n_tokens
     seconds: float
     tokens: int
+    stopped: str = ""  # "" or why the run ended early ("stopped", "time cap"): the figures cover the texts scored
+    sweep: dict = field(default_factory=dict)  # how it ran: backend, workers, failed items (SweepResult.summary())
 
 
-def evaluate(items: Sequence[BenchmarkItem], observer: ModelArg = None, performer: ModelArg = None,
-             numerator: str = "observer", target_fpr: float = 0.01, time_budget_s: float | None = None,
-             progress: ProgressFn | None = None) -> Evaluation:
-    """Run Binoculars (and, from the same passes, the log-perplexity baseline) on labelled items.
+# ----- the benchmark as a sweep ("detector" kind, backends/sweeps.py) ----------------------------------
+SWEEP_BATCH = 4  # texts per sweep batch: Binoculars scores a batch in one padded pass per model
 
-    No time budget unless ``time_budget_s`` is given.
-    """
-    t0 = time.perf_counter()
-    res = binoculars([it.text for it in items], observer, performer, numerator=numerator, threshold=0.0,
-                     time_budget_s=time_budget_s, progress=progress, min_tokens=1)
-    rows = [{"label": it.label, "generator": it.generator or "human", "binoculars": r.score,
+
+def benchmark_item(it: BenchmarkItem) -> dict:
+    """A benchmark text as a sweep item (what a worker needs to score it and file its row)."""
+    return {"text": it.text, "label": it.label, "generator": it.generator}
+
+
+def sweep_options(observer: ModelArg = None, performer: ModelArg = None, numerator: str = "observer") -> dict:
+    """The evaluation's settings as sweep options: the pair by registry name (resolved here, on the driver,
+    without loading either model) and the numerator."""
+    if numerator not in NUMERATORS:
+        raise InputError(f"numerator must be one of {NUMERATORS}, got {numerator!r}.")
+    reg = registry()
+    names = [m.name if isinstance(m, LoadedModel) else reg.resolve(m or default)
+             for m, default in zip((observer, performer), default_pair())]
+    return {"observer": names[0], "performer": names[1], "numerator": numerator}
+
+
+def _sweep_state(observer: ModelArg, performer: ModelArg, numerator: str) -> dict:
+    obs, perf = resolve_pair(observer, performer)
+    check_pair(obs, perf)
+    return {"observer": obs, "performer": perf, "numerator": numerator}
+
+
+def _sweep_setup(options: dict) -> dict:
+    """A worker's pair, loaded once through the registry (one model when both names are the same)."""
+    return _sweep_state(options["observer"], options["performer"], options["numerator"])
+
+
+def score_items(state: dict, items: list[dict]) -> list[dict]:
+    """One row per benchmark item (label, generator, binoculars, log_ppl, log_xppl, n_tokens), the items scored
+    together (one padded batch per model)."""
+    res = binoculars([it["text"] for it in items], state["observer"], state["performer"],
+                     numerator=state["numerator"], threshold=0.0, min_tokens=1)
+    return [{"label": it["label"], "generator": it.get("generator") or "human", "binoculars": r.score,
              "log_ppl": r.log_ppl, "log_xppl": r.log_xppl, "n_tokens": r.n_tokens} for it, r in zip(items, res)]
+
+
+def _sweep_run(state: dict, items: list[dict], seeds: list[int]) -> list[dict]:
+    return score_items(state, items)  # deterministic: the seeds are not needed
+
+
+SWEEP = sweeps.Kind("detector", _sweep_setup, _sweep_run, models=lambda o: sorted({o["observer"], o["performer"]}),
+                    version="1", batch_size=SWEEP_BATCH)
+
+
+def _check_fpr(target_fpr: float) -> float:
+    if isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float)) or not 0 <= target_fpr < 1:
+        raise InputError("The target false-positive rate must be a number in [0, 1).")
+    return float(target_fpr)
+
+
+def evaluation_of(rows: Sequence[dict], target_fpr: float = 0.01, seconds: float = 0.0, stopped: str = "",
+                  sweep: dict | None = None) -> Evaluation:
+    """Both detectors' ROC analyses and the per-generator AUROCs from scored rows (see :func:`score_items`)."""
+    rows = list(rows)
     human = [r for r in rows if r["label"] == "human"]
     machine = [r for r in rows if r["label"] == "machine"]
     b = calibrate_scores([r["binoculars"] for r in human], [r["binoculars"] for r in machine], target_fpr)
@@ -407,4 +455,44 @@ def evaluate(items: Sequence[BenchmarkItem], observer: ModelArg = None, performe
         by_gen[gen] = {"n": len(ms),
                        "binoculars_auroc": auroc([r["binoculars"] for r in human], [r["binoculars"] for r in ms]),
                        "perplexity_auroc": auroc([r["log_ppl"] for r in human], [r["log_ppl"] for r in ms])}
-    return Evaluation(b, p, by_gen, rows, time.perf_counter() - t0, sum(r["n_tokens"] for r in rows))
+    return Evaluation(b, p, by_gen, rows, seconds, sum(r["n_tokens"] for r in rows), stopped, sweep or {})
+
+
+def from_sweep(res: "sweeps.SweepResult", target_fpr: float = 0.01) -> Evaluation:
+    """The evaluation of the texts a sweep scored (failed or unreached texts are left out, and counted in
+    ``sweep``). A ROC needs both labels: a run stopped before it scored one of each says so."""
+    rows = [r for r in res.results if r is not None]
+    labels = {r["label"] for r in rows}
+    if not {"human", "machine"} <= labels:
+        why = f" ({res.stopped})" if res.stopped else ""
+        if res.failed:
+            why += f"; {len(res.failed)} failed, the first: {next(iter(res.failed.values()))}"
+        raise InputError(f"Only {len(rows)} of {len(res.results)} texts were scored{why}, and a ROC needs at least "
+                         "one human and one machine text. Run again with resume (the tab's Resume box) to score "
+                         "the others.")
+    return evaluation_of(rows, target_fpr, res.seconds, res.stopped, {**res.summary(), "failed_items": res.failed})
+
+
+def evaluate(items: Sequence[BenchmarkItem], observer: ModelArg = None, performer: ModelArg = None,
+             numerator: str = "observer", target_fpr: float = 0.01, time_budget_s: float | None = None,
+             progress: ProgressFn | None = None, *, backend: str = "local", workers: int = 1,
+             resume: bool = False) -> Evaluation:
+    """Run Binoculars (and, from the same passes, the log-perplexity baseline) on labelled items.
+
+    Runs as the "detector" sweep (:mod:`backends.sweeps`), :data:`SWEEP_BATCH` texts a batch:
+    ``backend="ray"`` with ``workers`` spreads the batches over Ray workers, each loading the pair once,
+    with the same scores (up to float rounding). ``resume`` reuses the texts an earlier run with the same
+    settings scored. No time budget unless ``time_budget_s`` is given; past it the run stops between
+    batches and the figures cover the texts scored (``stopped`` says so).
+    """
+    target_fpr = _check_fpr(target_fpr)
+    options = sweep_options(observer, performer, numerator)
+    loaded = isinstance(observer, LoadedModel) or isinstance(performer, LoadedModel)
+    if loaded and backend == "ray":
+        for name in (options["observer"], options["performer"]):
+            registry().spec(name)  # a model the workers cannot load by name is refused here, clearly
+    local = _sweep_state(observer, performer, numerator) if loaded and backend != "ray" else None
+    res = sweeps.run_sweep("detector", [benchmark_item(it) for it in items], options, backend=backend,
+                           workers=workers, resume=resume, time_budget_s=time_budget_s, progress=progress,
+                           local_state=local)
+    return from_sweep(res, target_fpr)

@@ -1,7 +1,6 @@
 """Detector tab: Binoculars zero-shot detection, per-token view, batch scoring and the built-in benchmark."""
 from __future__ import annotations
 
-import functools
 import json
 import unicodedata
 
@@ -12,8 +11,8 @@ from backends.config import InputError, check_count, check_number, check_text, l
 from backends.models import registry
 from backends.uploads import read_text_table
 from tabs import plots
-from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, gpu, guarded
-from tabs.ui import explain
+from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, gpu, guarded, stream_sweep
+from tabs.ui import explain, sweep_controls
 
 TITLE = "Detector"
 SUMMARY = ("Binoculars (Hans et al. 2024): zero-shot detection of machine-generated text from the ratio of a "
@@ -163,14 +162,6 @@ def _metrics_table(b: D.Calibration, p: D.Calibration) -> str:
     return "\n".join([head, sep, row("Binoculars", b), row("Perplexity (baseline)", p)])
 
 
-@functools.lru_cache(maxsize=8)
-def _evaluation(observer: str, performer: str, numerator: str, target: float, per_kind: int) -> D.Evaluation:
-    # Deterministic for given models and settings, so repeated clicks reuse the result.
-    items = D.sample_benchmark(D.load_benchmark(), per_kind)
-    return D.evaluate(items, observer, performer, numerator=numerator, target_fpr=target,
-                      time_budget_s=max(limits().time_budget_s, 900))
-
-
 def stored_figures(observer: str, performer: str, numerator: str = "observer") -> str:
     """The pair's stored calibration on the built-in benchmark, as a sentence (or "")."""
     c = D.load_calibrations().get(D.calibration_key(observer, performer, numerator))
@@ -191,31 +182,43 @@ def stored_figures(observer: str, performer: str, numerator: str = "observer") -
 @guarded
 @gpu
 def evaluate_benchmark(observer: str, performer: str, numerator: str, target_fpr_pct: float,
-                       per_kind: float = 200, progress: gr.Progress = gr.Progress()):
-    """Run both detectors on the built-in benchmark (:data:`EVALUATION`: ROC figure, metrics markdown,
-    per-text CSV).
+                       per_kind: float = 200, backend: str = "in-process", workers: float = 2, resume: bool = False,
+                       progress: gr.Progress = gr.Progress()):
+    """Run both detectors on the built-in benchmark as a sweep, in-process or on Ray workers; streams
+    :data:`EVALUATION` (ROC figure, metrics markdown, per-text CSV), the summary showing progress while it runs.
 
-    ``per_kind``: the first N human texts and the first N texts of each generator.
+    ``per_kind``: the first N human texts and the first N texts of each generator. ``resume`` reuses the texts an
+    earlier run with the same models and settings scored (a stopped run, or the same evaluation again).
     """
     target = check_number(target_fpr_pct, what="Target FPR (%)", low=0.01, high=50) / 100
     per_kind = check_count(per_kind, what="Texts per kind", low=5, high=200)
-    reg = registry()
-    d_obs, d_perf = D.default_pair()
-    obs, perf = reg.resolve(observer or d_obs), reg.resolve(performer or d_perf)
-    progress(0.1, desc=f"Scoring up to {per_kind} texts of each kind with both models")
-    ev = _evaluation(obs, perf, numerator, target, per_kind)
+    options = D.sweep_options(*_models(observer, performer), numerator=numerator)
+    obs, perf = options["observer"], options["performer"]
+    items = [D.benchmark_item(it) for it in D.sample_benchmark(D.load_benchmark(), per_kind)]
+    for line, res in stream_sweep("detector", items, options, backend, workers, resume, progress=progress,
+                                  time_budget_s=max(limits().time_budget_s, 900)):
+        if res is None:
+            yield EVALUATION.pack(roc=None, summary=line, export=None)
+    ev = D.from_sweep(res, target)
     b, p = ev.binoculars, ev.perplexity
     fig = plots.roc_figure({"Binoculars": (b.fpr, b.tpr, b.auroc), "Perplexity": (p.fpr, p.tpr, p.auroc)},
                            title=f"Built-in benchmark: {b.n_human} human vs {b.n_machine} machine texts")
     by_gen = "\n".join(f"| {g} | {v['n']} | {v['binoculars_auroc']:.3f} | {v['perplexity_auroc']:.3f} |"
                        for g, v in ev.by_generator.items())
+    scored = len(ev.scores)
+    stopped = (f" **Stopped early ({res.stopped}):** the figures cover the {scored} of {len(items)} texts scored; "
+               "tick Resume and run again to score the rest." if res.stopped else "")
+    failed = (f" {len(res.failed)} texts failed and are left out: " + "; ".join(
+        f"#{i + 1}: {m}" for i, m in list(res.failed.items())[:3]) + "." if res.failed else "")
+    pace = (f"{res.resumed} of the texts from an earlier run" if res.resumed
+            else f"{ev.tokens / max(ev.seconds, 1e-9):,.0f} tokens/s")
     md = (f"{_metrics_table(b, p)}\n\n| machine texts from | n | Binoculars AUROC | perplexity AUROC |\n"
-          f"|---|---|---|---|\n{by_gen}\n\n{ev.tokens:,} tokens scored in {ev.seconds:.1f} s "
-          f"({ev.tokens / max(ev.seconds, 1e-9):,.0f} tokens/s). Observer `{obs}`, performer `{perf}`.\n\n"
+          f"|---|---|---|---|\n{by_gen}\n\n{scored} texts, {ev.tokens:,} tokens scored in {ev.seconds:.1f} s "
+          f"({pace}). Observer `{obs}`, performer `{perf}`.{stopped}{failed}\n\n"
           "Texts from the observer's own family are the easy case; another family's text is the hard one. "
           "At very low FPR a benchmark of this size can only resolve steps of 1/number of human texts.\n\n"
-          + stored_figures(obs, perf, numerator))
-    return EVALUATION.pack(roc=fig, summary=md, export=export_dicts("binoculars-benchmark", ev.scores))
+          + stored_figures(obs, perf, numerator) + f"\n\n{line}")
+    yield EVALUATION.pack(roc=fig, summary=md, export=export_dicts("binoculars-benchmark", ev.scores))
 
 
 def build() -> None:
@@ -278,10 +281,15 @@ def build() -> None:
             per_kind = gr.Slider(5, 200, value=10 if reg.profile == "cpu" else 200, step=5,
                                  label="Texts per kind (human, and each generator)",
                                  info="The two 0.5B/1.5B models take about 3 s per text on two cores")
-            run_eval = gr.Button("Evaluate on the benchmark", variant="primary")
+            with gr.Row():
+                run_eval = gr.Button("Evaluate on the benchmark", variant="primary")
+                stop_eval = gr.Button("Stop")
+            backend, workers, resume = sweep_controls()
             eval_fig = gr.Plot(label="ROC: Binoculars vs perplexity")
             eval_md = gr.Markdown()
             eval_csv = gr.File(label="Per-text scores (CSV)")
-            run_eval.click(evaluate_benchmark, [observer, performer, numerator, target_fpr, per_kind],
-                           EVALUATION.wire(roc=eval_fig, summary=eval_md, export=eval_csv),
-                           api_name="detect_evaluate", **HEAVY)
+            ev_event = run_eval.click(evaluate_benchmark,
+                                      [observer, performer, numerator, target_fpr, per_kind, backend, workers, resume],
+                                      EVALUATION.wire(roc=eval_fig, summary=eval_md, export=eval_csv),
+                                      api_name="detect_evaluate", **HEAVY)
+            stop_eval.click(None, None, None, cancels=[ev_event])
