@@ -4,17 +4,17 @@ from __future__ import annotations
 import functools
 import html
 import json
-import time
 
 import gradio as gr
 
 from backends import rag as R
+from backends import sweeps
 from backends.config import InputError, check_count, check_number, limits
-from backends.decoding import Deadline
 from backends.models import EMBEDDER, HUB, registry
-from tabs.common import HEAVY, Outputs, export_dicts, export_json, gpu, guarded
+from backends.rag import evaluation as RE
+from tabs.common import HEAVY, Outputs, export_dicts, export_json, gpu, guarded, stream_sweep
 from tabs.rag_figures import heat_map, passages_html, prior_figure, recall_figure
-from tabs.ui import explain, intro
+from tabs.ui import explain, intro, sweep_controls
 
 TITLE = "RAG QA"
 SUMMARY = ("Retrieval-augmented generation (Lewis et al. 2020): answers marginalised over retrieved passages, "
@@ -181,7 +181,14 @@ def report_markdown(rep: R.Report, done: int, total: int) -> str:
         lines.append("| mode | exact match | F1 | contains the answer |\n|---|---|---|---|\n" + "\n".join(
             f"| {R.MODE_LABELS[m]} | {rep.exact_match[m]:.1%} | {rep.f1[m]:.3f} | {rep.contains[m]:.1%} |"
             for m in rep.modes))
-    if done < total:
+    failed = (rep.sweep or {}).get("failed_items") or {}
+    if failed:
+        lines.append(f"{len(failed)} questions failed and are left out: " + "; ".join(
+            f"#{int(i) + 1}: {m}" for i, m in list(failed.items())[:3]) + ".")
+    if rep.stopped:
+        lines.append(f"**Stopped early ({rep.stopped}):** the figures cover the {done} questions done; tick Resume "
+                     "and run again to finish the others.")
+    elif done + len(failed) < total:
         lines.append("*Running… (Stop keeps what is shown.)*")
     return "\n\n".join(lines)
 
@@ -190,8 +197,10 @@ def report_markdown(rep: R.Report, done: int, total: int) -> str:
 @gpu
 def run_evaluation(n_questions: float, k: float, modes: list[str], temperature: float, max_tokens: float,
                    retrieval: str = R.RETRIEVAL_MODES[0], fusion: str = "rrf", alpha: float = R.DEFAULT_ALPHA,
-                   embedder: str = "", questions: str = "built-in", progress: gr.Progress = gr.Progress()):
-    """Evaluate on the first n questions of a built-in set; streams the running figures after each question."""
+                   embedder: str = "", questions: str = "built-in", backend: str = "in-process", workers: float = 2,
+                   resume: bool = False, progress: gr.Progress = gr.Progress()):
+    """Evaluate on the first n questions of a built-in set, as a sweep in-process or on Ray workers: streams
+    :data:`EVALUATION`, the summary showing the sweep's progress while it runs, then the figures."""
     if questions not in QA_SETS:
         raise InputError(f"Questions must be one of {', '.join(QA_SETS)}.")
     qa = qa_set(questions)
@@ -203,25 +212,24 @@ def run_evaluation(n_questions: float, k: float, modes: list[str], temperature: 
     temperature = check_number(temperature, what="Temperature", low=0.01, high=10.0)
     max_tokens = check_count(max_tokens, what="Answer token limit", low=1, high=min(64, limits().max_new_tokens))
     retrieval, fusion, alpha = R.check_retrieval(retrieval, fusion, alpha)
+    sweeps.check_backend(backend, workers, 64)  # before the index loads
     index = _index(CORPORA[0], None, "", "flat", progress, embedder)
-    records: list[dict] = []
-    t0 = time.perf_counter()
-    rep = None
+    # The default corpus: every worker rebuilds it by name; in-process the sweep finds this very index in the memo.
+    options = RE.sweep_options(index, k, modes=modes, temperature=temperature, max_new_tokens=max_tokens,
+                               retrieval=retrieval, fusion=fusion, alpha=alpha)
     # An evaluation is a long run the user starts on purpose: it gets the cap on long runs, not one request's budget.
-    for i, rec in enumerate(R.evaluate_iter(index, qa[:n], k, modes=modes, temperature=temperature,
-                                            max_new_tokens=max_tokens, deadline=Deadline(limits().max_run_s),
-                                            retrieval=retrieval, fusion=fusion, alpha=alpha)):
-        records.append(rec)
-        progress((i + 1) / n, desc=f"Question {i + 1}/{n}")
-        rep = R.summarize(records, k, modes, time.perf_counter() - t0, retrieval)
-        if modes or i + 1 == n:  # retrieval alone takes milliseconds a question: show it once, at the end
-            yield EVALUATION.pack(summary=report_markdown(rep, i + 1, n), plot=recall_figure(rep),
-                                  table=_table(records, modes), csv=None, json=None)
+    for line, res in stream_sweep("rag", [RE.qa_item(q) for q in qa[:n]], options, backend, workers, resume,
+                                  progress=progress, time_budget_s=limits().max_run_s):
+        if res is None:
+            yield EVALUATION.pack(summary=line, plot=None, table=None, csv=None, json=None)
+    rep = RE.from_sweep(res, options)
+    records = rep.records
     settings = {"questions": questions, "k": k, "modes": modes, "temperature": temperature,
-                "max_new_tokens": max_tokens, "n": n,
-                "retrieval": retrieval, "fusion": fusion, "alpha": alpha, "index": index.status()}
-    yield EVALUATION.pack(summary=report_markdown(rep, n, n), plot=recall_figure(rep), table=_table(records, modes),
-                          csv=export_dicts("rag-evaluation", records, comment=json.dumps(settings)),
+                "max_new_tokens": max_tokens, "n": n, "retrieval": retrieval, "fusion": fusion, "alpha": alpha,
+                "index": index.status(), "backend": res.backend, "workers": res.workers}
+    csv = export_dicts("rag-evaluation", records, comment=json.dumps(settings)) if records else None
+    yield EVALUATION.pack(summary=report_markdown(rep, rep.n, n) + f"\n\n{line}", plot=recall_figure(rep),
+                          table=_table(records, modes), csv=csv,
                           json=export_json("rag-evaluation", {"settings": settings, **rep.to_dict()}))
 
 
@@ -306,6 +314,7 @@ def build() -> None:
             with gr.Row():
                 run_eval = gr.Button("Evaluate", variant="primary")
                 stop_eval = gr.Button("Stop")
+            backend, workers, resume = sweep_controls()
             with gr.Row():
                 eval_md = gr.Markdown()
                 explain(prose("explain-eval"))
@@ -316,7 +325,7 @@ def build() -> None:
                 eval_json = gr.File(label="Summary and records (JSON)")
             ev = run_eval.click(run_evaluation,
                                 [n_q, k, modes, temperature, max_tokens, retrieval, fusion, alpha, embedder,
-                                 questions],
+                                 questions, backend, workers, resume],
                                 EVALUATION.wire(summary=eval_md, plot=eval_plot, table=eval_table, csv=eval_csv,
                                                 json=eval_json), api_name="rag_evaluate", **HEAVY)
             stop_eval.click(None, None, None, cancels=[ev])
