@@ -5,6 +5,7 @@ An item is ``{"x": n}`` plus, optionally:
 * ``"fail_once": PATH``: raise on the first try (while PATH does not exist; the try creates it);
 * ``"fail": true``: raise every time;
 * ``"die_once": PATH``: end the worker's process on the first try (Ray only: in-process it would end the test);
+* ``"die": true``: end the worker's process every time (Ray only);
 * ``"sleep": seconds`` before answering.
 """
 from __future__ import annotations
@@ -40,6 +41,8 @@ def _run(state: dict, items: list[dict], seeds: list[int]) -> list[dict]:
         if it.get("fail_once") and _first_time(it["fail_once"]):
             raise ValueError(f"item {it['x']} fails on its first try")
         if it.get("die_once") and _first_time(it["die_once"]):
+            os._exit(3)
+        if it.get("die"):
             os._exit(3)
         out.append({"y": it["x"] ** 2 + state["offset"], "seed": seed, "batch": len(items), "pid": state["pid"]})
     return out

@@ -25,6 +25,13 @@ def test_explore_bad_input(client):
 
 
 def test_evaluate_one_problem(client):
-    out = EVALUATE.unpack(client.predict("gemma3-270m", 1, 3, 24, 2, api_name="/cot_evaluate"))
+    out = EVALUATE.unpack(client.predict("gemma3-270m", 1, 3, 24, 2, "in-process", 1, False,
+                                         api_name="/cot_evaluate"))
     assert "greedy" in out["report"] and "self-consistency" in out["report"]
+    assert "**Sweep:** 1/1 items" in out["report"] and "(local)" in out["report"]
     assert "greedy correct" in open(out["export"]).read()
+
+
+def test_evaluate_bad_sweep_settings(client):
+    with pytest.raises(Exception, match="minimum value 1|Workers must be between"):
+        client.predict("gemma3-270m", 1, 3, 24, 2, "in-process", 0, False, api_name="/cot_evaluate")
