@@ -34,10 +34,12 @@ chromium:
 run: setup
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
-# Two tiers: the fast suite on the tiny profile, then the per-tab checks and the browser tests on
-# the default cpu profile (Qwen2.5-Coder 0.5B/1.5B in int8; converted once, about 5 minutes).
+# Three tiers: the fast suite on the tiny profile; the sweeps on local Ray workers (tests/ray: Ray's start-up
+# kept out of the fast tier); then the per-tab checks and the browser tests on the default cpu profile
+# (Qwen2.5-Coder 0.5B/1.5B in int8; converted once, about 5 minutes).
 test: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/ray
 	HF_HUB_OFFLINE=1 WORKBENCH_TEST_PROFILE=cpu $(PY) -m pytest tests/defaults tests/browser
 
 # Lint (settings in ruff.toml); .ci/run calls this before the tests.
@@ -58,6 +60,7 @@ bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_load.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_framing.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_rag.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_sweeps.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_retrieval.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_gptscore.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_selective.py

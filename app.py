@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="precision of every causal LM on a CPU (default auto: int8 for the cpu profile's Qwen "
                         "models, float32 for the others)")
     p.add_argument("--cache-dir", default=None, help="converted-weights cache (default ~/.cache/llm-workbench)")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="run sweeps chosen with the Ray backend on this Ray cluster (e.g. ray://head:10001; default "
+                        "$WORKBENCH_RAY_ADDRESS, else local Ray workers)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     p.add_argument("--public", action="store_true", default=on_space,
                    help="shared-demo mode: registry models only, stricter input caps (default on a Space)")
@@ -110,6 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     limit_malloc_arenas()
     args = parse_args(argv)
     config.set_public_mode(args.public)
+    if args.ray_address:
+        os.environ["WORKBENCH_RAY_ADDRESS"] = args.ray_address  # read by backends/sweeps.py and forwarded to workers
     models.configure(args.profile, cache_dir=args.cache_dir, public=args.public,
                      overrides=models.parse_overrides(args.model),
                      extra_models=models.parse_overrides(args.add_model), weights=args.weights)

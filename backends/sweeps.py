@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from backends.config import InputError
+from backends.config import InputError, check_count, check_number
 from backends.decoding import Deadline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -452,13 +452,13 @@ def sweep_iter(name: str, items: Sequence[dict], options: dict | None = None, *,
     * ``time_budget_s``/``should_stop``/closing the generator: stop between batches, keeping what finished.
     * ``local_state``: in-process only, a ready ``setup`` result (a caller that holds its loaded models).
     """
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise InputError(f"Unknown backend {backend!r}; valid: {', '.join(BACKENDS)}.")
+    workers = check_count(workers, what="workers", low=1, high=1024)
+    if time_budget_s is not None:
+        time_budget_s = check_number(time_budget_s, what="time_budget_s", low=0, high=1e7)
     run = _Run.prepare(name, items, options, seed=seed, batch_size=batch_size, resume=resume,
                        results_path=results_path)
-    if backend not in BACKENDS:
-        raise InputError(f"Unknown backend {backend!r}; valid: {', '.join(BACKENDS)}.")
-    workers = int(workers)
-    if workers < 1:
-        raise InputError("workers must be at least 1.")
     deadline, t0 = Deadline(time_budget_s), time.perf_counter()
     addr = ray_address(address)
     ray, note = _ray(addr) if backend == "ray" and run.todo else (None, "")
@@ -513,13 +513,18 @@ class _Run:
     def prepare(cls, name: str, items: Sequence[dict], options: dict | None, *, seed: int, batch_size: int | None,
                 resume: bool, results_path: str | Path | None) -> "_Run":
         kind = kind_of(name)
-        items = [dict(it) for it in items]
+        if not isinstance(items, (list, tuple)) or not all(isinstance(it, dict) for it in items):
+            raise InputError("A sweep's items must be a list of dicts (JSON-able values).")
         if not items:
             raise InputError("The sweep has no items.")
-        options = round_trip(options or {})
-        batch = int(batch_size or kind.batch_size)
-        if batch < 1:
-            raise InputError("batch_size must be at least 1.")
+        if options is not None and not isinstance(options, dict):
+            raise InputError(f"A sweep's options must be a dict, got {type(options).__name__}.")
+        try:
+            items, options = round_trip([dict(it) for it in items]), round_trip(options or {})
+        except (TypeError, ValueError) as e:
+            raise InputError(f"A sweep's items and options must be JSON-able: {e}") from None
+        batch = check_count(batch_size or kind.batch_size, what="batch_size", low=1, high=10_000)
+        seed = check_count(seed, what="seed", low=0, high=2**63)
         keys = [item_key(it) for it in items]
         path = Path(results_path or results_dir() / f"{name}-{sweep_key(kind, options, seed, batch)}.jsonl")
         earlier = read_results(path) if resume else {}
@@ -670,8 +675,6 @@ def check_backend(backend: Any, workers: Any, max_workers: int = 8) -> tuple[str
     b = "ray" if b.startswith("ray") else "local" if b.startswith(("local", "in-process", "in process")) else b
     if b not in BACKENDS:
         raise InputError(f"Unknown backend {backend!r}; choose in-process or Ray.")
-    from backends.config import check_count
-
     return b, check_count(workers, what="Workers", low=1, high=max_workers)
 
 

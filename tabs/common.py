@@ -190,8 +190,9 @@ def stream_sweep(name: str, items: list[dict], options: dict, backend: Any, work
     at the end. The line shows items done, throughput and workers; ``progress`` (a gr.Progress) gets the
     fraction. A tab's Stop button cancels its generator, which stops the sweep and keeps the finished items."""
     from backends import sweeps
+    from backends.config import public_mode
 
-    b, w = sweeps.check_backend(backend, workers, 64)
+    b, w = sweeps.check_backend(backend, workers, 2 if public_mode() else 64)  # a shared demo: two at most
     for p in sweeps.sweep_iter(name, items, options, backend=b, workers=w, resume=bool(resume), seed=seed,
                                time_budget_s=time_budget_s):
         if progress is not None and p.result is None:

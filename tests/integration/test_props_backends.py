@@ -240,10 +240,34 @@ def _build() -> list[Prop]:
                                                   capacity=v[4], seed=v[5]),
              st.tuples(P.count(1, 4), P.count(1, 4), st.one_of(st.none(), P.text_or_wrong(20), st.lists(P.count(0, 2))),
                        P.choice(["top_k", "expert_choice"]), P.number(0.1, 4), P.count(0, 5)), 40, 20),
+        # ---- Sweeps (issue #19), in-process on the runner's test kind (Ray has its own tier, tests/ray). ----
+        Prop("sweeps.run_sweep",
+             lambda v: _sweeps().run_sweep("square", v[0], v[1], backend=v[2], workers=v[3], batch_size=v[4],
+                                           seed=v[5], time_budget_s=v[6], results_path=_sweep_file()),
+             st.tuples(st.one_of(st.lists(st.dictionaries(st.sampled_from(["x", "fail", "sleep"]),
+                                                          st.one_of(P.count(-3, 3), P.text_or_wrong(10)),
+                                                          max_size=2), max_size=4),
+                                 P.text_or_wrong(20), st.lists(P.text_or_wrong(10), max_size=2)),
+                       st.one_of(st.none(), st.dictionaries(st.just("offset"), P.count(0, 3)), P.text_or_wrong(10)),
+                       P.choice(["local", "spark"]), P.count(1, 4), st.one_of(st.none(), P.count(1, 3)),
+                       P.count(0, 5), st.one_of(st.none(), P.number(0, 5))), 60, 20),
         Prop("surgery.bitnet.twins", lambda v: twins(v[0], steps=v[1], seed=v[2]),
              st.tuples(st.one_of(st.none(), st.lists(P.count(16, 16), max_size=2), P.text_or_wrong(20)),
                        P.count(10, 10), P.count(0, 3)), 6, 60),
     ]
+
+
+def _sweeps():
+    from backends import sweeps
+
+    sweeps.register_kind("square", "tests.sweep_kinds:SQUARE")
+    return sweeps
+
+
+def _sweep_file() -> Path:
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "workbench-prop-sweep.jsonl"
 
 
 def _long_text(t: str) -> str:
