@@ -26,6 +26,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from backends import sweeps
 from backends.config import InputError, check_count, check_text, limits
 from backends.decoding import Deadline, decode
 from backends.models import LoadedModel, registry
@@ -454,14 +455,15 @@ def _speculate(lm: LoadedModel, p: Parts, prompt_ids: list[int], exit_layer: int
 
 def self_speculative(prompt: str, model: str | LoadedModel | None = None, exit_layer: int = 8,
                      num_speculations: int = 4, max_new_tokens: int = 64, *, compare: bool = True,
-                     adaptive: bool = True, time_budget_s: float | None = None) -> SpecResult:
+                     adaptive: bool = True, time_budget_s: float | None = None, early_exit: bool = True) -> SpecResult:
     """Self-speculative greedy decoding (draft with E layers, verify with the rest), timed against plain greedy.
 
     ``adaptive`` (default) drafts fewer tokens after rejections and pauses drafting after steps that accept
     nothing (see :func:`_speculate`), so that drafts that keep failing cost little more than greedy
     decoding; ``num_speculations`` is then the most drafts per step. ``adaptive=False`` drafts
     ``num_speculations`` tokens at every step, as the paper does. The output is the full model's greedy
-    output either way. ``time_budget_s``: None runs to the end.
+    output either way. ``time_budget_s``: None runs to the end. ``compare`` times plain greedy decoding too;
+    ``early_exit`` (with ``compare``) also decodes with the first E layers alone (``early_exit_text``).
     """
     prompt = check_text(prompt, what="Prompt")
     lm = _model(model)
@@ -478,8 +480,9 @@ def self_speculative(prompt: str, model: str | LoadedModel | None = None, exit_l
             t0 = time.perf_counter()
             g_ids = greedy(lm, ids, m, deadline=deadline)
             g_seconds = time.perf_counter() - t0
-            early = lm.tokenizer.decode(greedy(lm, ids, m, layers=exit_layer, deadline=deadline),
-                                        skip_special_tokens=True)
+            if early_exit:
+                early = lm.tokenizer.decode(greedy(lm, ids, m, layers=exit_layer, deadline=deadline),
+                                            skip_special_tokens=True)
     return SpecResult(prompt, tokens, lm.tokenizer.decode(tokens, skip_special_tokens=True), sources, steps,
                       exit_layer, drafts, seconds, g_ids, g_seconds, early, len(p.layers), lm.name, plain)
 
@@ -498,3 +501,115 @@ def transformers_assistant_early_exit(prompt: str, model: str | LoadedModel | No
                                 num_assistant_tokens=num_speculations, num_assistant_tokens_schedule="constant",
                                 pad_token_id=lm.tokenizer.pad_token_id)
     return out[0, ids.shape[1]:].tolist(), time.perf_counter() - t0
+
+
+# ----- the E x d sweep ("speculation" kind of backends.sweeps) -----------------------------------------
+SCHEDULE_NAMES = ("adaptive", "fixed")  # see adapt(); "fixed" drafts d tokens at every step, as the paper does
+TIMING_FIELDS = ("seconds", "greedy_seconds", "speedup")  # not comparable across backends or worker counts
+MAX_SWEEP_SPECULATIONS = 16
+
+
+def speculation_items(exits: Sequence[int], specs: Sequence[int]) -> list[dict]:
+    """The sweep items of an E x d grid: one ``{"exit_layer": E, "speculations": d}`` per distinct combination."""
+    es = sorted({check_count(e, what="Exit layer E", low=1, high=10_000) for e in exits})
+    ds = sorted({check_count(d, what="Speculations d", low=1, high=MAX_SWEEP_SPECULATIONS) for d in specs})
+    if not es or not ds:
+        raise InputError("Give at least one exit layer E and one number of speculations d.")
+    return [{"exit_layer": e, "speculations": d} for e in es for d in ds]
+
+
+def speculation_options(prompt: str, model: str | LoadedModel | None = None, *, max_new_tokens: int = 16,
+                        schedule: str = "adaptive") -> dict:
+    """The sweep's settings as options (validated; the model by registry name)."""
+    if schedule not in SCHEDULE_NAMES:
+        raise InputError(f"Schedule: choose one of {', '.join(SCHEDULE_NAMES)}.")
+    name = model.name if isinstance(model, LoadedModel) else registry().resolve(model, "early_exit")
+    return {"prompt": check_text(prompt, what="Prompt"), "model": name, "schedule": schedule,
+            "max_new_tokens": check_count(max_new_tokens, what="New tokens", low=1, high=limits().max_new_tokens)}
+
+
+def speculate_item(lm: LoadedModel, item: dict, options: dict, time_budget_s: float | None = None) -> dict:
+    """One combination: self-speculative decoding against plain greedy, timed in the same call (JSON values).
+
+    ``acceptance`` is None when nothing was drafted. The fields in :data:`TIMING_FIELDS` are wall-clock."""
+    r = self_speculative(options["prompt"], lm, exit_layer=item["exit_layer"], num_speculations=item["speculations"],
+                         max_new_tokens=options["max_new_tokens"], adaptive=options["schedule"] == "adaptive",
+                         time_budget_s=time_budget_s, early_exit=False)
+    return {"exit_layer": r.exit_layer, "speculations": r.num_speculations, "drafted": r.drafted,
+            "accepted": r.accepted, "acceptance": r.acceptance_rate if r.drafted else None,
+            "identical": r.identical, "tokens": len(r.token_ids), "steps": len(r.steps),
+            "plain_steps": r.plain_steps, "n_layers": r.n_layers, "seconds": r.seconds,
+            "greedy_seconds": r.greedy_seconds, "speedup": r.speedup}
+
+
+def _sweep_setup(options: dict) -> dict:
+    return {"lm": _model(options["model"]), "options": options}
+
+
+def _sweep_run(state: dict, items: list[dict], seeds: list[int]) -> list[dict]:
+    # Greedy decoding draws nothing at random: the per-item seeds are not needed. Each combination has the
+    # request budget of one generation (the sweep's own budget stops it between combinations).
+    return [speculate_item(state["lm"], it, state["options"], limits().time_budget_s) for it in items]
+
+
+SWEEP = sweeps.Kind("speculation", _sweep_setup, _sweep_run, models=lambda o: [o["model"]], version="1")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The outcome of an E x d sweep: one row per finished combination, in the order of the grid."""
+
+    rows: list[dict]  # speculate_item's fields
+    exits: list[int]
+    specs: list[int]
+    model: str
+    failed: dict[tuple[int, int], str]  # (E, d) -> why (after one retry)
+    missing: list[tuple[int, int]]  # combinations not reached (stopped or time cap)
+    stopped: str
+    seconds: float
+    sweep: dict  # SweepResult.summary()
+
+    def speedups(self) -> np.ndarray:
+        """(len(exits), len(specs)) speed-ups over plain greedy; NaN where a combination has no result."""
+        out = np.full((len(self.exits), len(self.specs)), np.nan)
+        for r in self.rows:
+            out[self.exits.index(r["exit_layer"]), self.specs.index(r["speculations"])] = r["speedup"]
+        return out
+
+
+def sweep_from(res: "sweeps.SweepResult", items: list[dict], options: dict) -> Sweep:
+    key = lambda it: (it["exit_layer"], it["speculations"])  # noqa: E731
+    return Sweep([r for r in res.results if r is not None], sorted({it["exit_layer"] for it in items}),
+                 sorted({it["speculations"] for it in items}), options["model"],
+                 {key(items[i]): m for i, m in res.failed.items()},
+                 [key(it) for i, (it, r) in enumerate(zip(items, res.results)) if r is None and i not in res.failed],
+                 res.stopped, res.seconds, {**res.summary(), "failed_items": res.failed})
+
+
+def speculation_sweep(prompt: str, exits: Sequence[int], specs: Sequence[int], model: str | LoadedModel | None = None,
+                      *, max_new_tokens: int = 16, schedule: str = "adaptive", backend: str = "local",
+                      workers: int = 1, resume: bool = False, progress: Any = None,
+                      time_budget_s: float | None = None) -> Sweep:
+    """Self-speculative decoding over a grid of exit layers E and speculations d, as the "speculation" sweep.
+
+    Each (E, d) is one item, timed against plain greedy in the same call; ``backend="ray"`` with ``workers``
+    spreads them over Ray workers. Acceptance and the identical-to-greedy flag do not depend on the backend;
+    the timings do: speed-ups measured while several workers share the cores are not comparable with those
+    of a one-worker run. Exit layers are checked against the model's depth here where the model is loaded
+    in this process (always in-process); on Ray a worker reports an exit layer out of range as a failed item.
+    ``time_budget_s``/Stop keep the finished combinations (``missing`` lists the others).
+    """
+    items = speculation_items(exits, specs)
+    options = speculation_options(prompt, model, max_new_tokens=max_new_tokens, schedule=schedule)
+    local = {"lm": model, "options": options} if isinstance(model, LoadedModel) else None
+    reg = registry()
+    if local is not None or backend == "local" or reg.is_loaded(options["model"]):
+        lm = model if isinstance(model, LoadedModel) else reg.get(options["model"])
+        n = lm.model.config.get_text_config().num_hidden_layers
+        for it in items:
+            check_count(it["exit_layer"], what="Exit layer E", low=1, high=n - 1)
+    if local is not None and backend == "ray":
+        reg.spec(model.name)  # a model the workers cannot load by name is refused here, clearly
+    res = sweeps.run_sweep("speculation", items, options, backend=backend, workers=workers, resume=resume,
+                           time_budget_s=time_budget_s, progress=progress, local_state=local)
+    return sweep_from(res, items, options)

@@ -10,9 +10,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from backends import bandits as B
-from backends.config import check_count, check_number, limits
-from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, gpu, guarded, user_error
-from tabs.ui import explain, intro
+from backends.bandits.sweep import from_sweep as grid_from_sweep
+from backends.config import InputError, check_count, check_number, limits, public_mode
+from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, gpu, guarded, stream_sweep, user_error
+from tabs.ui import explain, intro, sweep_controls
 
 TITLE = "Bandit playground"
 SUMMARY = ("Can LLMs explore in-context? (Krishnamurthy et al. 2024): an LLM plays a multi-armed bandit beside "
@@ -313,6 +314,106 @@ def view_agent(runs: list[B.Runs] | None, agent: str, replicate: float):
     return VIEW.pack(timeline=timeline_figure(run), transcript=transcript_html(run, rep))
 
 
+# ----- the grid of prompt designs (the "bandits" sweep) -----------------------------------------------
+GRID = Outputs("report", "table", "scatter", "regret", "stats_csv", "decisions_csv")  # run_grid's outputs
+GRID_DEFAULT = "BNRN0, BNRN1, BSSN0, BSRN0"  # four answer-only designs: about a minute on the tiny profile
+MAX_GRID_CODES, MAX_GRID_CODES_PUBLIC = 72, 12
+GRID_HELP = """
+**Grid**: many prompt designs on the same instance, as the paper's Figure 3 did for all of them. Each design plays
+N replicates of T rounds (its replicates decoded as one batch); every design and baseline faces the same coin flips
+(the reward table comes from the seed). Choose the designs as **all**, a list (`BNRN0, BSSC~0`) or patterns
+(`*` any characters, `?` one: `B?RN?` is the six answer-only button designs with a raw history, `*N0` every
+answer-only design at temperature 0). Designs run one after another in-process, or side by side on Ray
+workers (each loads its own copy of the model; same choices). **Stop** keeps the designs already finished: tick
+**Resume** and run again to reuse them. The baselines use the instance, replicates, C and ε set above.
+"""
+
+
+def _grid_cap() -> int:
+    return MAX_GRID_CODES_PUBLIC if public_mode() else MAX_GRID_CODES
+
+
+def _grid_estimate(codes: list[str], inst: B.Instance, horizon: int, replicates: int, model: str, reasoning: int,
+                   backend: str, workers: int) -> float:
+    """Estimated wall time of a grid (the sum of the designs' estimates, shared out among Ray workers); a grid
+    over the cap on long runs is refused before it starts."""
+    from backends.sweeps import check_backend
+
+    b, w = check_backend(backend, workers, 64)
+    lm = B.chat_model(model)
+    total = sum(B.estimate_cost(x, inst, horizon, replicates, lm, max_reasoning_tokens=reasoning).seconds
+                for x in codes)
+    wall = total / (min(w, len(codes)) if b == "ray" else 1)
+    cap = limits().max_run_s
+    if wall > cap:
+        raise InputError(f"These {len(codes)} prompt designs with T = {horizon} and N = {replicates} would take about "
+                         f"{wall / 60:.1f} minutes on {lm.name}; the cap is {cap / 60:.0f} minutes. Choose fewer "
+                         "designs (answer-only ones are the cheapest), lower T or N, or use more Ray workers.")
+    return wall
+
+
+def _grid_report(grid: B.Grid, line: str, estimate: float) -> str:
+    done = [r for r in grid.runs if r.kind == "llm"]
+    parts = [f"**Instance** {grid.instance.describe()}. T = {grid.horizon}, N = {grid.replicates} per design, "
+             f"seed {grid.seed}: {len(done)} designs in {grid.seconds:.0f} s (estimated {estimate:.0f} s)."]
+    if grid.missing:
+        parts.append(f"**Stopped early ({grid.stopped}):** {len(grid.missing)} designs not reached "
+                     f"({', '.join(grid.missing[:8])}{' ...' if len(grid.missing) > 8 else ''}); tick Resume and "
+                     "run again to finish them.")
+    if grid.failed:
+        parts.append("**Failed:** " + "; ".join(f"{c}: {m}" for c, m in list(grid.failed.items())[:3]))
+    fallback = sum(r.parse_counts()["fallback"] for r in done)
+    if fallback:
+        parts.append(f"{fallback} answers could not be read and fell back to a random arm (the table's fallback).")
+    return "\n\n".join([*parts, line])
+
+
+@guarded
+@gpu
+def run_grid(kind: str, k: float, delta: float, means_text: str, seed: float, baselines: list[str],
+             replicates: float, c: float, epsilon: float, model: str, reasoning_tokens: float,
+             code_filter: str = GRID_DEFAULT, grid_horizon: float = 10, grid_replicates: float = 2,
+             backend: str = "in-process", workers: float = 2, resume: bool = False,
+             progress: gr.Progress = gr.Progress()):
+    """Many prompt designs on one instance, as the "bandits" sweep in-process or on Ray workers, beside the
+    baselines: streams the outputs named in GRID (the report shows progress while it runs)."""
+    seed = check_count(seed, what="Seed", low=0, high=2**31 - 1)
+    inst = _instance(kind, k, delta, means_text, seed)
+    codes = B.select_codes(code_filter)
+    if len(codes) > _grid_cap():
+        raise InputError(f"{len(codes)} prompt designs chosen; at most {_grid_cap()} per grid run here. Narrow the "
+                         "filter (e.g. '*N0' for the answer-only designs at temperature 0).")
+    horizon = check_count(grid_horizon, what="Horizon T", low=2, high=min(500, limits().max_count))
+    n = check_count(grid_replicates, what="LLM replicates N", low=1, high=20)
+    reasoning = check_count(reasoning_tokens, what="Reasoning token limit", low=8, high=limits().max_new_tokens)
+    base_n = check_count(replicates, what="Baseline replicates", low=1, high=5000)
+    c = check_number(c, what="UCB constant C", low=0.0, high=10.0)
+    epsilon = check_number(epsilon, what="ε", low=0.0, high=1.0)
+    options = B.grid_options(inst, horizon, n, model or None, seed=seed, max_reasoning_tokens=reasoning)
+    estimate = _grid_estimate(codes, inst, horizon, n, options["model"], reasoning, backend, workers)
+    base = [B.run_baseline(a, inst, horizon=horizon, replicates=base_n, seed=seed, c=c, epsilon=epsilon)
+            for a in (baselines or [])]
+    items = B.grid_items(codes)
+    for line, res in stream_sweep("bandits", items, options, backend, workers, resume, seed=seed, progress=progress,
+                                  time_budget_s=limits().max_run_s):
+        if res is None:
+            yield GRID.pack(report=f"{line} (estimated {estimate:.0f} s in all)", table=gr.skip(),
+                            scatter=gr.skip(), regret=gr.skip(), stats_csv=gr.skip(), decisions_csv=gr.skip())
+    grid = grid_from_sweep(res, items, options, base, prompts=False)
+    if not grid.runs:
+        yield GRID.pack(report=_grid_report(grid, line, estimate), table=None, scatter=None, regret=None,
+                        stats_csv=None, decisions_csv=None)
+        return
+    rows = grid.rows()
+    comment = f"{inst.describe()}; T={horizon}; N={n}; seed={seed}; model={options['model']}"
+    yield GRID.pack(report=_grid_report(grid, line, estimate), table=pd.DataFrame(rows),
+                    scatter=scatter_figure(grid.stats, grid.runs), regret=curves_figure(grid.stats),
+                    stats_csv=export_dicts("bandit-grid-stats", rows, comment=comment),
+                    decisions_csv=export_dicts("bandit-grid-decisions",  # every row with the LLM rows' parse column
+                                               [{**d, "parse": d.get("parse", "")} for d in grid.decisions()],
+                                               comment=comment))
+
+
 @guarded
 def show_prompt(code: str, k: float, horizon: float) -> tuple[str, str]:
     """The system and user messages of a prompt code, in round 4 after an example history."""
@@ -395,3 +496,30 @@ def build() -> None:
     view = VIEW.wire(timeline=timeline, transcript=transcript)
     agent.change(view_agent, [state, agent, replicate], view, api_visibility="private")
     replicate.change(view_agent, [state, agent, replicate], view, api_visibility="private")
+    _build_grid([kind, k, delta, means, seed, baselines, replicates, c, epsilon, model, reasoning_tokens])
+
+
+def _build_grid(shared: list) -> None:
+    """The Grid section: many prompt designs as one sweep (the instance, baselines and model come from above)."""
+    gr.Markdown("### Grid of prompt designs")
+    explain(GRID_HELP)
+    with gr.Row():
+        code_filter = gr.Textbox(GRID_DEFAULT, label="Prompt designs", max_length=400,
+                                 info="all, codes, or patterns such as B?RN? or *N0")
+        grid_horizon = gr.Slider(2, 500, value=10, step=1, label="Horizon T (grid)")
+        grid_replicates = gr.Slider(1, 20, value=2, step=1, label="LLM replicates N (grid)")
+        run = gr.Button("Run the grid", variant="primary")
+        stop = gr.Button("Stop")
+    backend, workers, resume = sweep_controls()
+    report = gr.Markdown()
+    table = gr.Dataframe(label="Failure statistics per design (baselines first)", interactive=False, wrap=True)
+    with gr.Row():
+        scatter = gr.Plot(label="SuffFailFreq vs K·MinFrac")
+        regret = gr.Plot(label="Cumulative regret")
+    with gr.Row():
+        stats_csv = gr.File(label="Statistics per design (CSV)")
+        decisions_csv = gr.File(label="Every decision (CSV)")
+    event = run.click(run_grid, [*shared, code_filter, grid_horizon, grid_replicates, backend, workers, resume],
+                      GRID.wire(report=report, table=table, scatter=scatter, regret=regret, stats_csv=stats_csv,
+                                decisions_csv=decisions_csv), api_name="bandit_grid", **HEAVY)
+    stop.click(None, None, None, cancels=[event])

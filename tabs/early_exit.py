@@ -9,10 +9,9 @@ import plotly.graph_objects as go
 
 from backends import early_exit as EE
 from backends.config import InputError, check_count, limits
-from backends.decoding import Deadline
 from backends.models import registry
-from tabs.common import HEAVY, Outputs, export_json, gpu, guarded
-from tabs.ui import explain, intro
+from tabs.common import HEAVY, Outputs, export_json, gpu, guarded, stream_sweep
+from tabs.ui import explain, intro, sweep_controls
 
 TITLE = "Early-exit token viewer"
 SUMMARY = ("LayerSkip (Elhoushi et al. 2024): each layer's prediction through the logit lens, early exit, and "
@@ -56,7 +55,7 @@ paper's speed-ups (up to 2.16x) show.
 NOTES = {"tiny": TINY_NOTE, "cpu": CPU_NOTE}
 LENS = Outputs("heat", "histogram", "lines", "summary", "export")  # run_lens's outputs
 GENERATE = Outputs("tokens", "stats", "text", "early_text")  # run_generate's outputs
-SWEEP = Outputs("table", "figure")  # run_sweep's outputs
+SWEEP = Outputs("report", "table", "figure")  # run_sweep's outputs
 SCHEDULES = ("adaptive", "fixed (paper)")  # drafting schedules: see backends.early_exit.adapt
 
 
@@ -165,14 +164,31 @@ def parse_ints(text: str, what: str, low: int, high: int) -> list[int]:
     return values
 
 
+SWEEP_NOTE = ("Speed-ups measured while several Ray workers share this machine's cores are not comparable with a "
+              "one-worker (or in-process) run: each combination is timed against plain greedy in the same call, on "
+              "the same worker, so compare speed-ups within one run only. Acceptance and the identical-to-greedy "
+              "flag do not depend on where a combination ran.")
+
+
+def _sweep_figure(sw: EE.Sweep) -> go.Figure:
+    speed = sw.speedups()
+    text = [[f"{v:.2f}x" if v == v else "–" for v in row] for row in speed]
+    fig = go.Figure(go.Heatmap(z=speed, x=[f"d={d}" for d in sw.specs], y=[f"E={e}" for e in sw.exits], text=text,
+                               texttemplate="%{text}", colorscale="RdYlGn", zmid=1.0, colorbar={"title": "speed-up"}))
+    fig.update_layout(title="Speed-up over plain greedy (1.0 = break-even)", height=320,
+                      margin={"l": 60, "r": 20, "t": 50, "b": 40})
+    return fig
+
+
 @guarded
 @gpu
 def run_sweep(prompt: str, model: str, exits: str, specs: str, max_tokens: float, schedule: str = SCHEDULES[0],
+              backend: str = "in-process", workers: float = 2, resume: bool = False,
               progress: gr.Progress = gr.Progress()):
-    """Speed-up and acceptance over a grid of exit layers E and speculations d: the outputs named in SWEEP.
+    """Speed-up and acceptance over a grid of exit layers E and speculations d, as the "speculation" sweep
+    in-process or on Ray workers: streams the outputs named in SWEEP (the report shows progress while it runs).
 
-    The whole sweep shares one time budget."""
-    deadline = Deadline(limits().time_budget_s)
+    The whole sweep shares the request's time budget: combinations not reached by then are left out, and said so."""
     reg = registry()
     name = reg.resolve(model or None, "early_exit")
     n = reg.get(name).model.config.get_text_config().num_hidden_layers
@@ -180,21 +196,24 @@ def run_sweep(prompt: str, model: str, exits: str, specs: str, max_tokens: float
     if len(Es) * len(Ds) > 12:
         raise InputError(f"{len(Es) * len(Ds)} combinations; at most 12 per sweep (each runs two generations).")
     m = check_count(max_tokens, what="New tokens", low=1, high=64)
-    adaptive = adaptive_schedule(schedule)
-    rows, speed = [], np.zeros((len(Es), len(Ds)))
-    for i, e in enumerate(Es):
-        for j, d in enumerate(Ds):
-            progress((i * len(Ds) + j) / (len(Es) * len(Ds)), desc=f"E={e}, d={d}")
-            deadline.check("The sweep ran past the request's time budget; choose fewer combinations or tokens.")
-            r = EE.self_speculative(prompt, name, exit_layer=e, num_speculations=d, max_new_tokens=m,
-                                    adaptive=adaptive, time_budget_s=deadline.remaining())
-            speed[i, j] = r.speedup
-            rows.append([e, d, round(r.acceptance_rate, 3), round(r.speedup, 3), r.identical])
-    fig = go.Figure(go.Heatmap(z=speed, x=[f"d={d}" for d in Ds], y=[f"E={e}" for e in Es], text=np.round(speed, 2),
-                               texttemplate="%{text}x", colorscale="RdYlGn", zmid=1.0, colorbar={"title": "speed-up"}))
-    fig.update_layout(title="Speed-up over plain greedy (1.0 = break-even)", height=320,
-                      margin={"l": 60, "r": 20, "t": 50, "b": 40})
-    return SWEEP.pack(table=rows, figure=fig)
+    options = EE.speculation_options(prompt, name, max_new_tokens=m,
+                                     schedule="adaptive" if adaptive_schedule(schedule) else "fixed")
+    items = EE.speculation_items(Es, Ds)
+    for line, res in stream_sweep("speculation", items, options, backend, workers, resume, progress=progress,
+                                  time_budget_s=limits().time_budget_s):
+        if res is None:
+            yield SWEEP.pack(report=line, table=gr.skip(), figure=gr.skip())
+    sw = EE.sweep_from(res, items, options)
+    rows = [[r["exit_layer"], r["speculations"], None if r["acceptance"] is None else round(r["acceptance"], 3),
+             round(r["speedup"], 3), r["identical"], r["tokens"], round(r["seconds"], 3)] for r in sw.rows]
+    notes = []
+    if sw.missing:
+        notes.append(f"**Stopped early ({sw.stopped}):** {len(sw.missing)} combinations not reached "
+                     f"({', '.join(f'E={e}, d={d}' for e, d in sw.missing[:6])}); run again with Resume to finish.")
+    if sw.failed:
+        notes.append("Failed: " + "; ".join(f"E={e}, d={d}: {msg}" for (e, d), msg in list(sw.failed.items())[:3]))
+    report = "\n\n".join([line, *notes, f"*{SWEEP_NOTE}*"])
+    yield SWEEP.pack(report=report, table=rows, figure=_sweep_figure(sw))
 
 
 def build() -> None:
@@ -242,13 +261,21 @@ def build() -> None:
                          GENERATE.wire(tokens=out_html, stats=stats, text=full_text, early_text=early_text),
                          api_name="early_exit_generate", **HEAVY)
             gr.Markdown("**Sweep** over exit layers and speculations (each combination runs the self-speculative and "
-                        "the plain greedy generation, timed in the same call).")
+                        "the plain greedy generation, timed in the same call), in-process or on Ray workers.")
             with gr.Row():
                 exits = gr.Textbox(value="6, 12, 20", label="Exit layers E")
                 spec_list = gr.Textbox(value="2, 4", label="Speculations d")
                 sweep_tokens = gr.Slider(4, 64, value=16, step=4, label="New tokens")
                 sweep_btn = gr.Button("Run the sweep")
-            sweep_table = gr.Dataframe(headers=["E", "d", "acceptance", "speed-up", "identical"], interactive=False)
+                sweep_stop = gr.Button("Stop")
+            backend, workers, resume = sweep_controls()
+            sweep_md = gr.Markdown()
+            sweep_table = gr.Dataframe(headers=["E", "d", "acceptance", "speed-up", "identical", "tokens", "seconds"],
+                                       interactive=False)
             sweep_fig = gr.Plot(label="Speed-up")
-            sweep_btn.click(run_sweep, [prompt, model, exits, spec_list, sweep_tokens, schedule],
-                            SWEEP.wire(table=sweep_table, figure=sweep_fig), api_name="early_exit_sweep", **HEAVY)
+            explain(SWEEP_NOTE)
+            sweep_event = sweep_btn.click(run_sweep, [prompt, model, exits, spec_list, sweep_tokens, schedule, backend,
+                                                      workers, resume],
+                                          SWEEP.wire(report=sweep_md, table=sweep_table, figure=sweep_fig),
+                                          api_name="early_exit_sweep", **HEAVY)
+            sweep_stop.click(None, None, None, cancels=[sweep_event])

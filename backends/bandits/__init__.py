@@ -22,7 +22,8 @@ distribution output; replicates are decoded as one batch).
 The failure statistics follow the paper's definitions: :func:`failure_stats`.
 
 The package is split along those seams: :mod:`.instances` (instances, runs, baselines), :mod:`.stats`
-(failure statistics), :mod:`.prompts` (prompt designs and answer parsing), :mod:`.agent` (the LLM agent).
+(failure statistics), :mod:`.prompts` (prompt designs and answer parsing), :mod:`.agent` (the LLM agent),
+:mod:`.sweep` (the paper's grid of designs as a sweep, in-process or on Ray workers: :func:`run_grid`).
 Everything public is importable from ``backends.bandits``.
 """
 from __future__ import annotations
@@ -68,14 +69,16 @@ from backends.bandits.prompts import (
     render_prompt,
 )
 from backends.bandits.stats import Stats, failure_stats, greedy_fraction, min_fraction, runs_table, suffix_failure
+from backends.bandits.sweep import Grid, grid_items, grid_options, instance_of, run_grid, runs_of, select_codes
 from backends.config import InputError
 from backends.decoding import PrefixCache, TimeBudgetError
 
 __all__ = [
     "AD_LABELS", "ANSWER_RE", "ANSWER_TAG", "BASELINES", "BASELINE_NAMES", "BUTTON_LABELS", "CODE_RE", "INSTANCES",
-    "MAX_ARMS", "Cancelled", "Decision", "Estimate", "InputError", "Instance", "PrefixCache", "ProgressFn",
+    "MAX_ARMS", "Cancelled", "Decision", "Estimate", "Grid", "InputError", "Instance", "PrefixCache", "ProgressFn",
     "PromptCode", "Runs", "Stats", "TimeBudgetError", "agent_rng", "all_codes", "chat_model", "check_run_size",
-    "estimate_cost", "failure_stats", "greedy_fraction", "label_token_ids", "make_instance", "min_fraction",
-    "model_speed", "parse_choice", "parse_code", "parse_distribution", "parse_means", "prompt_ids", "render_prompt",
-    "reward_table", "run_baseline", "run_llm", "run_many", "runs_table", "suffix_failure",
+    "estimate_cost", "failure_stats", "greedy_fraction", "grid_items", "grid_options", "instance_of",
+    "label_token_ids", "make_instance", "min_fraction", "model_speed", "parse_choice", "parse_code",
+    "parse_distribution", "parse_means", "prompt_ids", "render_prompt", "reward_table", "run_baseline", "run_grid",
+    "run_llm", "run_many", "runs_of", "runs_table", "select_codes", "suffix_failure",
 ]

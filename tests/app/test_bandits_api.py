@@ -56,3 +56,28 @@ def test_prompt_preview_endpoint(client):
 def test_bad_input_is_a_clear_message(client, args, message):
     with pytest.raises(Exception, match=message):
         _run(client, **args)
+
+
+def _grid(client, codes="BNRN0, BNRN1", horizon=4, reps=1, backend="in-process"):
+    out = client.predict("hard", 5, 0.2, "", 0, ["ucb", "greedy"], 50, 1.0, 0.1, "smollm2-135m-instruct", 16, codes,
+                         horizon, reps, backend, 1, False, api_name="/bandit_grid")
+    return tab.GRID.unpack(out)
+
+
+def test_grid_of_prompt_designs(client):
+    out = _grid(client)
+    table = out["table"]
+    header, rows = (table["headers"], table["data"]) if isinstance(table, dict) else (None, table)
+    assert [r[0] for r in rows] == ["UCB", "Greedy", "LLM BNRN0", "LLM BNRN1"]
+    assert header is None or "fallback" in header
+    assert "2 designs in" in out["report"] and "2/2 items" in out["report"]
+    with open(out["decisions_csv"]) as f:
+        decisions = [r for r in csv.DictReader(line for line in f if not line.startswith("#"))]
+    assert sum(d["agent"] == "LLM BNRN0" for d in decisions) == 4 and "SuffFailFreq" in open(out["stats_csv"]).read()
+
+
+@pytest.mark.parametrize("codes,message", [("Q*", "matches no prompt code"), ("BNRN0, nope", "Unknown prompt code"),
+                                           ("", "Choose prompt codes")])
+def test_grid_bad_filters_are_clear_messages(client, codes, message):
+    with pytest.raises(Exception, match=message):
+        _grid(client, codes=codes)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tabs.early_exit import GENERATE, LENS
+from tabs.early_exit import GENERATE, LENS, SWEEP
 
 pytestmark = pytest.mark.app
 
@@ -33,3 +33,14 @@ def test_bad_exit_layer_is_explained(client):
     with pytest.raises(Exception, match="not in the list of choices"):
         client.predict("Once upon a time", "smollm2-135m-instruct", 10, 3, 12, "greedy",
                        api_name="/early_exit_generate")
+
+
+def test_sweep_streams_and_reports(client):
+    out = SWEEP.unpack(client.predict("Once upon a time", "smollm2-135m-instruct", "12, 20", "2", 4, "fixed (paper)",
+                                      "in-process", 1, False, api_name="/early_exit_sweep"))
+    rows = out["table"]["data"] if isinstance(out["table"], dict) else out["table"]
+    assert [r[:2] for r in rows] == [[12, 2], [20, 2]] and all(r[4] is True for r in rows)  # lossless
+    assert "2/2 items" in out["report"] and "not comparable" in out["report"]
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict("Once upon a time", "smollm2-135m-instruct", "12", "2", 4, "fixed (paper)", "gpu", 1, False,
+                       api_name="/early_exit_sweep")

@@ -1,0 +1,28 @@
+"""The bandit grid ("bandits" sweep) on two Ray workers makes the in-process run's choices (tiny profile)."""
+import time
+
+import numpy as np
+
+from backends import bandits as B
+
+CODES = ["BNRN0", "BSSN1", "BSRC~0"]  # answer-only at temperature 0 and 1, and a (greedy) chain-of-thought design
+
+
+def test_bandit_grid_on_ray_matches_in_process(registry, local_ray):
+    inst = B.make_instance("hard", seed=1)
+    kw = dict(horizon=3, replicates=2, model="smollm2-135m-instruct", seed=4, max_reasoning_tokens=8,
+              baselines=["ucb"])
+    t0 = time.perf_counter()
+    here = B.run_grid(CODES, inst, **kw)
+    t1 = time.perf_counter()
+    there = B.run_grid(CODES, inst, backend="ray", workers=2, **kw)
+    print(f"in-process {t1 - t0:.1f} s, Ray {time.perf_counter() - t1:.1f} s, {there.sweep}")
+    assert here.sweep["backend"] == "local" and "ray" in there.sweep["backend"], there.sweep
+    assert not here.failed and not there.failed and there.sweep["workers"] == 2
+    assert [r.agent for r in here.runs] == [r.agent for r in there.runs] == ["UCB", *(f"LLM {c}" for c in CODES)]
+    for a, b in zip(here.runs, there.runs):
+        assert np.array_equal(a.choices, b.choices) and np.array_equal(a.rewards, b.rewards)
+        assert a.parse == b.parse and a.answers == b.answers
+        assert np.allclose(np.asarray(a.probs, dtype=float), np.asarray(b.probs, dtype=float), rtol=1e-4, atol=1e-6)
+    for s, t in zip(here.stats, there.stats):  # the failure statistics follow from the choices
+        assert s.row() == t.row()
