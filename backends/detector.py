@@ -389,6 +389,7 @@ class Evaluation:
 
 # ----- the benchmark as a sweep ("detector" kind, backends/sweeps.py) ----------------------------------
 SWEEP_BATCH = 4  # texts per sweep batch: Binoculars scores a batch in one padded pass per model
+ROW_KEYS = ("label", "generator", "binoculars", "log_ppl", "log_xppl", "n_tokens")  # a scored text's row
 
 
 def benchmark_item(it: BenchmarkItem) -> dict:
@@ -444,7 +445,7 @@ def _check_fpr(target_fpr: float) -> float:
 def evaluation_of(rows: Sequence[dict], target_fpr: float = 0.01, seconds: float = 0.0, stopped: str = "",
                   sweep: dict | None = None) -> Evaluation:
     """Both detectors' ROC analyses and the per-generator AUROCs from scored rows (see :func:`score_items`)."""
-    rows = list(rows)
+    rows = [{k: r[k] for k in ROW_KEYS} for r in rows]  # one column order, whether fresh or from a results file
     human = [r for r in rows if r["label"] == "human"]
     machine = [r for r in rows if r["label"] == "machine"]
     b = calibrate_scores([r["binoculars"] for r in human], [r["binoculars"] for r in machine], target_fpr)

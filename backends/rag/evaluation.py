@@ -258,9 +258,19 @@ def _sweep_models(options: dict) -> list[str]:
 SWEEP = sweeps.Kind("rag", _sweep_setup, _sweep_run, models=_sweep_models, version="1")
 
 
+def record_keys(modes: Sequence[str]) -> list[str]:
+    """A record's fields in the order :func:`evaluate_question` writes them (``modes`` in :data:`MODES` order)."""
+    keys = ["id", "question", "answer", "gold_pid", "retrieval", "top_pid", "top_score"]
+    keys += [f"{name}_{m}" for m in RETRIEVAL_MODES for name in ("gold_rank", *(f"recall@{n}" for n in RECALL_AT))]
+    keys += ["gold_rank", *(f"recall@{n}" for n in RECALL_AT)]
+    return keys + [f"{m}_{field}" for m in modes for field in ("answer", "em", "f1", "contains")]
+
+
 def from_sweep(res: "sweeps.SweepResult", options: dict) -> Report:
-    """The report on the questions a sweep finished (failed or unreached ones are left out, counted in ``sweep``)."""
-    records = [r for r in res.results if r is not None]
+    """The report on the questions a sweep finished (failed or unreached ones are left out, counted in ``sweep``).
+    Records keep one field order, whether computed now or read back from a results file."""
+    keys = record_keys(options["modes"])
+    records = [{k: r[k] for k in keys} for r in res.results if r is not None]
     return summarize(records, options["k"], options["modes"], res.seconds, options["retrieval"], res.stopped,
                      {**res.summary(), "failed_items": res.failed})
 

@@ -58,3 +58,22 @@ def test_batch_malformed_upload_names_the_row(client, tmp_path):
     with pytest.raises(Exception, match="Row 3"):
         client.predict(handle_file(str(path)), "smollm2-135m-instruct", "smollm2-135m-instruct", "observer", 1.0,
                        api_name="/detect_batch")
+
+
+def test_benchmark_evaluation_streams_and_resumes(client):
+    """Five texts of each kind (25) in-process, then the same evaluation resumed: every text comes from the first
+    run's results file, with the same figures."""
+    from tabs.detector import EVALUATION
+
+    args = ("smollm2-135m-instruct", "smollm2-135m-instruct", "observer", 10.0, 5)
+    job = client.submit(*args, "in-process", 1, False, api_name="/detect_evaluate")
+    outs = [EVALUATION.unpack(o) for o in job]  # every streamed update, the last being the report
+    assert len(outs) >= 2 and "**Sweep:**" in outs[0]["summary"] and outs[0]["roc"] is None
+    first = outs[-1]
+    assert "AUROC" in first["summary"] and "25/25 items" in first["summary"] and "(local)" in first["summary"]
+    assert first["roc"] is not None and open(first["export"]).read().count("\n") == 26
+    again = EVALUATION.unpack(client.predict(*args, "in-process", 1, True, api_name="/detect_evaluate"))
+    assert "25 from an earlier run" in again["summary"]
+    assert open(again["export"]).read() == open(first["export"]).read()
+    with pytest.raises(Exception, match="choose in-process or Ray|not in the list of choices"):
+        client.predict(*args, "cluster", 1, False, api_name="/detect_evaluate")

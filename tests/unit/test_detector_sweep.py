@@ -69,6 +69,7 @@ def test_a_time_cap_keeps_the_scored_texts_and_resume_finishes_them(tiny_registr
     assert part.scores == full.scores[:D.SWEEP_BATCH]
     done = D.evaluate(ITEMS, target_fpr=0.34, resume=True)
     assert done.sweep["resumed"] == D.SWEEP_BATCH and not done.stopped
+    assert all(list(r) == list(D.ROW_KEYS) for r in done.scores)  # one column order, resumed rows too
     _same(done, full)
 
 

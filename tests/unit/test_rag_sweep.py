@@ -27,6 +27,7 @@ def test_the_sweep_gives_the_records_and_figures_of_the_loop(fake_registry):
     ref = R.summarize(loop, 2, SETTINGS["modes"], 0.0, "hybrid")
     rep = R.evaluate(idx, QA, **SETTINGS)
     assert rep.records == loop  # greedy decoding and exact retrieval: identical records
+    assert all(list(a) == list(b) == RE.record_keys(rep.modes) for a, b in zip(rep.records, loop))  # field order
     for name in ("n", "k", "modes", "recall", "exact_match", "f1", "contains", "retrieval", "recall_by_retrieval"):
         assert getattr(rep, name) == getattr(ref, name), name
     assert rep.stopped == "" and rep.sweep["backend"] == "local" and rep.sweep["failed"] == 0
@@ -93,6 +94,7 @@ def test_a_time_cap_keeps_the_questions_done_and_resume_finishes_them(fake_regis
     assert part.stopped == "time cap" and part.n == 1 and part.records == full.records[:1]
     done = R.evaluate(idx, QA, k=2, modes=("token",), max_new_tokens=3, resume=True)
     assert done.sweep["resumed"] == 1 and not done.stopped and done.records == full.records
+    assert [list(r) for r in done.records] == [list(r) for r in full.records]  # the file's sorted keys, reordered
     with pytest.raises(InputError, match="No question-answer pairs"):
         R.evaluate(idx, [], k=2)
     with pytest.raises(InputError, match="QA pair 2 needs"):
