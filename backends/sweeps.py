@@ -476,7 +476,7 @@ def sweep_iter(name: str, items: Sequence[dict], options: dict | None = None, *,
         else:
             n_workers, plan_note = plan_workers(workers, run.kind.models(run.options)) if not addr else (workers, "")
             note = " ".join(x for x in (note, plan_note) if x)
-            runner = _RayPool(ray, run, n_workers, threads).batches()
+            runner = _RayPool(ray, run, n_workers, threads, bool(addr)).batches()
         try:
             for live in runner:
                 stopped = ("stopped" if should_stop is not None and should_stop()
@@ -582,13 +582,16 @@ class _RayPool:
     items' first try, so a second death fails them) and a new actor takes its place; a failed setup ends the
     sweep with its message."""
 
-    def __init__(self, ray: Any, run: _Run, n: int, threads: int | None):
+    def __init__(self, ray: Any, run: _Run, n: int, threads: int | None, remote: bool):
         from collections import deque
 
         self.ray, self.run, self.n = ray, run, n
-        cpus = max(1, (os.cpu_count() or 1) // n)
+        if remote:  # the cluster's machines, not this one, set the share: WORKBENCH_RAY_CPUS_PER_WORKER (1)
+            cpus = int(os.environ.get("WORKBENCH_RAY_CPUS_PER_WORKER") or 1)
+        else:
+            cpus = max(1, (os.cpu_count() or 1) // n)
         self.threads = threads or cpus
-        self.actor_cls = ray.remote(num_cpus=1 if ray_address(None) else cpus)(Worker)
+        self.actor_cls = ray.remote(num_cpus=cpus)(Worker)
         self.recipe, self.env = registry_recipe(), _forwarded_env()
         self.queue: deque[tuple[list[int], bool]] = deque((b, False) for b in run.todo)  # (indices, a retry?)
         self.actors: list[Any] = []
