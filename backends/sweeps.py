@@ -397,7 +397,8 @@ def _ray(address: str | None) -> tuple[Any | None, str]:
             ray.init(address=address, runtime_env={"working_dir": str(ROOT), "excludes": excludes},
                      logging_level="WARNING", log_to_driver=False)
         else:
-            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level="WARNING",
+            # address="local": always a Ray of our own, never a cluster some `ray start` left running here
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level="WARNING",
                      log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
     except Exception as e:  # noqa: BLE001 - any failure to start or reach Ray falls back to in-process
         where = f"at {address}" if address else "locally"
@@ -488,7 +489,7 @@ def sweep_iter(name: str, items: Sequence[dict], options: dict | None = None, *,
             runner.close()
     res = SweepResult(name, run.results, dict(sorted(run.failed.items())), time.perf_counter() - t0, used,
                       n_workers, note, stopped, run.resumed, str(run.path), run.memory, run.setup_seconds)
-    yield snapshot(stopped or "done", 0, res)
+    yield snapshot(stopped or "done", n_workers, res)
 
 
 @dataclass
