@@ -40,26 +40,27 @@ MAX_GRID_REPLICATES = 100
 # ----- items and options ---------------------------------------------------------------------------
 def select_codes(spec: str | Sequence[str]) -> list[str]:
     """Prompt codes from a filter: "all", or codes and shell-style patterns separated by commas or spaces
-    (``*`` any characters, ``?`` one; e.g. ``B?RN?`` or ``*N0``), in the order of :func:`all_codes`.
-    A list is read item by item the same way. Unknown codes and patterns that match nothing are refused."""
+    (``*`` any characters, ``?`` one; e.g. ``B?RN?`` or ``*N0``), in the order given (a pattern's codes in the
+    order of :func:`all_codes`), each once. A list is read item by item the same way. Unknown codes and
+    patterns that match nothing are refused."""
     parts = [str(p) for p in spec] if not isinstance(spec, str) else str(spec or "").replace(",", " ").split()
     parts = [p.strip().upper() for p in parts if str(p).strip()]
     if not parts:
         raise InputError("Choose prompt codes: 'all', a list such as 'BNRN0, BSSC~0', or a pattern such as 'B?RN?'.")
     codes = all_codes()
-    chosen: set[str] = set()
+    chosen: dict[str, None] = {}  # ordered, without repeats
     for p in parts:
         if p == "ALL":
-            chosen.update(codes)
+            hits = codes
         elif any(ch in p for ch in "*?["):
             hits = fnmatch.filter(codes, p)
             if not hits:
                 raise InputError(f"The pattern {p[:30]!r} matches no prompt code (codes look like BNRN0 or BSSC~0; "
                                  "* stands for any characters, ? for one).")
-            chosen.update(hits)
         else:
-            chosen.add(parse_code(p).code)
-    return [c for c in codes if c in chosen]
+            hits = [parse_code(p).code]
+        chosen.update(dict.fromkeys(hits))
+    return list(chosen)
 
 
 def grid_items(codes: str | Sequence[str]) -> list[dict]:

@@ -1,7 +1,9 @@
 """The bandit grid ("bandits" sweep) on two Ray workers makes the in-process run's choices (tiny profile)."""
+import os
 import time
 
 import numpy as np
+import torch
 
 from backends import bandits as B
 
@@ -13,7 +15,13 @@ def test_bandit_grid_on_ray_matches_in_process(registry, local_ray):
     kw = dict(horizon=3, replicates=2, model="smollm2-135m-instruct", seed=4, max_reasoning_tokens=8,
               baselines=["ucb"])
     t0 = time.perf_counter()
-    here = B.run_grid(CODES, inst, **kw)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # as each of the two Ray workers (and on a busy
+    # 2-core machine one thread is several times faster than two)
+    try:
+        here = B.run_grid(CODES, inst, **kw)
+    finally:
+        torch.set_num_threads(threads)
     t1 = time.perf_counter()
     there = B.run_grid(CODES, inst, backend="ray", workers=2, **kw)
     print(f"in-process {t1 - t0:.1f} s, Ray {time.perf_counter() - t1:.1f} s, {there.sweep}")

@@ -20,7 +20,8 @@ def tiny_chat(tiny_registry):
 
 def test_code_filters():
     assert len(B.select_codes("all")) == 72 == len(B.grid_items(" ALL "))
-    assert B.select_codes("B?RN0, bssc~0 BNRN0") == ["BNRN0", "BSRN0", "BSSC~0"]  # the order of all_codes()
+    assert B.select_codes("B?RN0, bssc~0 BNRN0") == ["BNRN0", "BSRN0", "BSSC~0"]  # as given, each once
+    assert B.select_codes("BSSC~0, BNRN1") == ["BSSC~0", "BNRN1"]
     assert B.select_codes(["*SC~D"]) == ["BNSC~D", "BSSC~D", "ANSC~D", "ASSC~D"]
     with pytest.raises(InputError, match="matches no prompt code"):
         B.select_codes("X*")
