@@ -97,7 +97,7 @@ EXAMPLES: dict[str, Example] = {
 # Endpoints the load run leaves out, and why (everything else the API lists and EXAMPLES lacks is reported).
 SKIP: dict[str, str] = {
     "/models_unload": "unloads a model every other user shares (reloading it would dominate the run)",
-    "/detect_evaluate": "the whole built-in benchmark (tens of seconds); its result is cached after one run",
+    "/detect_evaluate": "the whole built-in benchmark (tens of seconds); Resume reuses the texts a finished run scored",
     "/cot_evaluate": "an evaluation over problems (several seconds each); covered by tests/app/test_cot_api.py",
     "/gptscore_meta": "the meta-evaluation over sources (tens of passes each); tests/app/test_gptscore_api.py",
     "/selective_run": "answers, samples and self-evaluates questions (seconds each); tests/app/test_selective_api.py",
