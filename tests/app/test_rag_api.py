@@ -86,18 +86,3 @@ def test_evaluate_retrieval_only(client):
     assert "22 of 22 questions" in reworded["summary"]  # the whole reworded set: it holds 22
     by = json.load(open(reworded["json"]))["recall_by_retrieval"]
     assert by["bm25"]["5"] < by["dense"]["5"] <= by["hybrid"]["5"]  # measured 0.36, 0.59, 0.64
-
-
-def test_evaluate_on_ray_workers_gives_the_in_process_figures(client):
-    """Retrieval only on four questions: one Ray worker loads the embedder and the cached index by name."""
-    args = (4, 5, [], 0.1, 12, "hybrid", "rrf", 0.5, "all-minilm-l6-v2", "built-in")
-    local = EVALUATION.unpack(client.predict(*args, "in-process", 1, False, api_name="/rag_evaluate"))
-    ray = EVALUATION.unpack(client.predict(*args, "Ray", 1, False, api_name="/rag_evaluate"))
-    assert "4 of 4 questions" in ray["summary"] and "(ray (local" in ray["summary"]
-    assert "(local)" in local["summary"]
-    by_local, by_ray = (json.load(open(out["json"])) for out in (local, ray))
-    assert by_ray["recall_by_retrieval"] == by_local["recall_by_retrieval"]
-    for a, b in zip(by_ray["records"], by_local["records"]):  # ranks exact; scores up to float noise
-        assert {k: v for k, v in a.items() if k != "top_score"} == {k: v for k, v in b.items() if k != "top_score"}
-        assert a["top_score"] == pytest.approx(b["top_score"], abs=2e-4)
-    assert by_ray["settings"]["backend"].startswith("ray") and by_ray["sweep"]["workers"] == 1
