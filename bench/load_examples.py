@@ -56,7 +56,10 @@ EXAMPLES: dict[str, Example] = {
     # Early-exit viewer (#4)
     "/early_exit_lens": Example(lambda: ("The capital of France is Paris.", SMOL, 3, "top-1 probability"), 1),
     "/early_exit_generate": Example(lambda: ("The capital of France is", SMOL, 12, 2, 4), 0.3),
-    "/early_exit_sweep": Example(lambda: ("The capital of France is", SMOL, "12", "2", 4), 0.3),
+    "/early_exit_sweep": Example(lambda: ("The capital of France is", SMOL, "12", "2", 4, "adaptive", "in-process", 1,
+                                          False), 0.3),
+    "/bandit_grid": Example(lambda: ("hard", 5, 0.2, "", 0, ["ucb"], 50, 1.0, 0.1, SMOL, 16, "BNRN0", 4, 1,
+                                     "in-process", 1, False), 0.3),
     # Cosine sandbox (#7)
     "/cosine_experiment": Example(lambda: ("tiny (500 users, 100 items, 4 clusters)", 0, 10, 10000, 100, False,
                                            False), 1),

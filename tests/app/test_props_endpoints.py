@@ -75,13 +75,17 @@ def _uploads() -> st.SearchStrategy:
 CHEAP: dict[str, dict[str, object]] = {
     "/cot_explore": {"k": 2, "max_tokens": 8, "model": "gemma3-270m"},
     "/early_exit_generate": {"max_tokens": 4, "speculations": 2, "model": "smollm2-135m-instruct"},
-    "/early_exit_sweep": {"max_tokens": 4, "exits": "12", "specs": "2", "model": "smollm2-135m-instruct"},
+    "/early_exit_sweep": {"max_tokens": 4, "exits": "12", "specs": "2", "model": "smollm2-135m-instruct",
+                          "backend": "in-process", "workers": 1},
     "/early_exit_lens": {"model": "smollm2-135m-instruct"},
     "/cosine_experiment": {"preset": "tiny (500 users, 100 items, 4 clusters)", "k": 5},
     "/detect": {"observer": "smollm2-135m-instruct", "performer": "smollm2-135m-instruct"},
     "/detect_batch": {"observer": "smollm2-135m-instruct", "performer": "smollm2-135m-instruct"},
     # Endpoints of issues #6 (bandits), #8 (RAG) and #9 (framing).
     "/bandit_run": {"codes": [], "horizon": 20, "replicates": 50, "llm_replicates": 1, "kind": "hard"},
+    # Issue #19: the bandit grid plays one design for four rounds.
+    "/bandit_grid": {"code_filter": "BNRN0", "grid_horizon": 4, "grid_replicates": 1, "replicates": 50, "kind": "hard",
+                     "model": "smollm2-135m-instruct", "backend": "in-process", "workers": 1},
     "/rag_index": {"kind": "flat", "corpus": "State of the Union addresses (1790-2026)"},
     "/rag_answer": {"k": 2, "max_tokens": 4, "kind": "flat", "corpus": "State of the Union addresses (1790-2026)"},
     "/framing_corpus": {"year_from": 2000, "year_to": 2002, "period": 5},  # not the whole corpus
@@ -135,6 +139,8 @@ def _strategy(endpoint: str, param: dict) -> st.SearchStrategy:
     if kind == "str" and name in SHORT_TEXT.get(endpoint, set()):
         return st.one_of(st.text(st.characters(exclude_categories=()), max_size=200), st.sampled_from(P.WRONG_TYPES))
     bad_only = name in BAD_ONLY.get(endpoint, set())
+    if name == "backend":  # a sweep's backend: in-process or invalid here; Ray has its own tier (tests/ray)
+        return st.one_of(st.just("in-process"), P.texts(40), st.sampled_from(P.WRONG_TYPES))
     if kind.startswith("Literal["):
         choices = re.findall(r"'((?:[^'\\]|\\.)*)'", kind)
         return st.one_of(P.texts(40), st.sampled_from(P.WRONG_TYPES)) if bad_only else P.choice(choices)
