@@ -33,3 +33,29 @@ def test_evaluate_on_ray_workers_gives_the_in_process_figures(client):
         assert {k: v for k, v in a.items() if k != "top_score"} == {k: v for k, v in b.items() if k != "top_score"}
         assert a["top_score"] == pytest.approx(b["top_score"], abs=2e-4)
     assert by_ray["settings"]["backend"].startswith("ray") and by_ray["sweep"]["workers"] == 1
+
+
+def test_detector_benchmark_runs_on_a_ray_worker(client):
+    from tabs.detector import EVALUATION as DET
+
+    out = DET.unpack(client.predict("smollm2-135m-instruct", "smollm2-135m-instruct", "observer", 10.0, 5, "Ray", 1,
+                                    False, api_name="/detect_evaluate"))
+    assert "AUROC" in out["summary"] and "1 worker (ray (local" in out["summary"]
+
+
+def test_bandit_grid_runs_on_a_ray_worker(client):
+    from tabs.bandits import GRID
+
+    out = GRID.unpack(client.predict("hard", 5, 0.2, "", 0, ["ucb"], 50, 1.0, 0.1, "smollm2-135m-instruct", 16,
+                                     "BNRN0, BNRN1", 4, 1, "Ray", 1, False, api_name="/bandit_grid"))
+    assert "2/2 items" in out["report"] and "1 worker (ray (local" in out["report"]
+
+
+def test_speculation_sweep_runs_on_a_ray_worker(client):
+    from tabs.early_exit import SWEEP
+
+    out = SWEEP.unpack(client.predict("Once upon a time", "smollm2-135m-instruct", "12, 20", "2", 4, "fixed (paper)",
+                                      "Ray", 1, False, api_name="/early_exit_sweep"))
+    rows = out["table"]["data"] if isinstance(out["table"], dict) else out["table"]
+    assert [r[:2] for r in rows] == [[12, 2], [20, 2]] and all(r[4] is True for r in rows)
+    assert "2/2 items" in out["report"] and "1 worker (ray (local" in out["report"]
