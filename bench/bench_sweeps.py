@@ -7,8 +7,9 @@ Prints, for the same problems, settings and seed:
 - in-process: the evaluation as ``backend="local"`` (the model loaded before the clock starts, as in the app);
 - Ray: ``backend="ray"`` with N workers, wall time including Ray's start-up and each worker loading its model,
   and the time after setup (the part that a longer sweep amortises);
-- the speed-up of each against in-process, each worker's resident memory and setup time, and whether the
-  answers agree (they should: the seeds are per problem).
+- the speed-up of each against in-process, each worker's resident memory and setup time, and the answers that
+  differ. The seeds are per problem, so the answers agree, except where two answers' confidences are closer
+  than float noise: a worker runs torch on one thread where this process runs two, so sums run in another order.
 
 On a 2-core machine two workers can at best halve the time, and less: each worker runs torch on one thread
 where the in-process run has two, and each pays its own model load. On a cluster of N machines the item time
@@ -70,8 +71,11 @@ def main() -> None:
     print(f"speed-up, ray x{sw['workers']} against in-process: {local_s / ray_s:.2f}x wall, "
           f"{local_s / max(ray_s - setup, 1e-9):.2f}x after setup; "
           f"{local_s / (ray_s + start_s):.2f}x with Ray's start-up")
-    same = here.records == there.records
-    print(f"same answers in both runs: {same}; accuracy in-process {here.accuracy} / ray {there.accuracy}")
+    diffs = [(i, m, a[m], b[m]) for i, (a, b) in enumerate(zip(here.records, there.records))
+             for m in CD.METHODS if a[m] != b[m]]
+    print(f"answers that differ between the runs: {len(diffs)} of {len(problems) * len(CD.METHODS)}"
+          + "".join(f"\n  problem {i + 1}, {m}: in-process {x!r}, ray {y!r}" for i, m, x, y in diffs))
+    print(f"accuracy in-process {here.accuracy}\n         ray        {there.accuracy}")
     sweeps.shutdown_ray()
 
 
