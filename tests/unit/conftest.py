@@ -19,3 +19,12 @@ def tiny_registry(tmp_path_factory):
     reg.set_slot("performer", "tiny-a")
     with models.use_registry(reg):
         yield reg
+
+
+@pytest.fixture()
+def tiny_chat(tiny_registry):
+    """The tiny registry with its chat slot on "tiny-a" (the bandit agent's model), put back afterwards."""
+    saved = tiny_registry.slots["chat"]
+    tiny_registry.set_slot("chat", "tiny-a")
+    yield tiny_registry
+    tiny_registry.set_slot("chat", saved)

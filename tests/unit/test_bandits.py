@@ -233,14 +233,6 @@ def test_runs_table_has_one_row_per_decision():
 # ---- the LLM agent on a tiny random model ------------------------------------------------------
 
 
-@pytest.fixture()
-def tiny_chat(tiny_registry):
-    saved = tiny_registry.slots["chat"]
-    tiny_registry.set_slot("chat", "tiny-a")
-    yield tiny_registry
-    tiny_registry.set_slot("chat", saved)
-
-
 def test_prefix_cache_reuse_gives_the_same_decisions_with_fewer_tokens(tiny_chat):
     inst = B.make_instance("hard", seed=2)
     kw = dict(horizon=10, replicates=1, seed=3)

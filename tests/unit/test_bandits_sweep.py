@@ -10,14 +10,6 @@ from tests.bandit_helpers import check_llm_run
 CODES = ["BNRN0", "BSSN1", "BSSC~0"]  # answer-only at temperature 0 and 1, and a generating design
 
 
-@pytest.fixture()
-def tiny_chat(tiny_registry):
-    saved = tiny_registry.slots["chat"]
-    tiny_registry.set_slot("chat", "tiny-a")
-    yield tiny_registry
-    tiny_registry.set_slot("chat", saved)
-
-
 def test_code_filters():
     assert len(B.select_codes("all")) == 72 == len(B.grid_items(" ALL "))
     assert B.select_codes("B?RN0, bssc~0 BNRN0") == ["BNRN0", "BSRN0", "BSSC~0"]  # as given, each once
