@@ -189,12 +189,18 @@ def stream_sweep(name: str, items: list[dict], options: dict, backend: Any, work
     """Run a sweep for a tab: yields ``(markdown line, None)`` while it runs and ``(markdown line, SweepResult)``
     at the end. The line shows items done, throughput and workers; ``progress`` (a gr.Progress) gets the
     fraction. A tab's Stop button cancels its generator, which stops the sweep and keeps the finished items."""
+    import time
+
     from backends import sweeps
     from backends.config import public_mode
 
     b, w = sweeps.check_backend(backend, workers, 2 if public_mode() else 64)  # a shared demo: two at most
+    shown = (-1, 0.0)  # (items done, when) of the last update sent to the browser
     for p in sweeps.sweep_iter(name, items, options, backend=b, workers=w, resume=bool(resume), seed=seed,
                                time_budget_s=time_budget_s):
+        if p.result is None and p.done == shown[0] and time.monotonic() - shown[1] < 5:
+            continue  # Ray reports twice a second; the page needs news, or a sign of life every 5 s
+        shown = (p.done, time.monotonic())
         if progress is not None and p.result is None:
             progress(p.fraction, desc=p.line())
         line = sweeps.progress_markdown(p)
