@@ -125,5 +125,8 @@ def test_the_grid_tab_refuses_too_much_with_a_clear_message(tiny_chat, monkeypat
     monkeypatch.setattr(tab, "MAX_GRID_CODES", 4)
     with pytest.raises(gr.Error, match="72 prompt designs chosen; at most 4"):
         list(tab.run_grid(*args, "all", 3, 1, progress=lambda *a, **k: None))
+    # The estimate comes from a speed probe of the model; a one-second cap makes the refusal certain on any
+    # machine (a probe on a quiet machine once let this grid start, and it ran for many minutes).
+    monkeypatch.setenv("WORKBENCH_MAX_RUN_S", "1")
     with pytest.raises(gr.Error, match="would take about .* minutes"):
         list(tab.run_grid(*args, "BSRC~0", 500, 20, progress=lambda *a, **k: None))
