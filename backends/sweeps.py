@@ -383,14 +383,16 @@ def ray_address(address: str | None = None) -> str | None:
     return address or os.environ.get("WORKBENCH_RAY_ADDRESS") or None
 
 
-def _ray(address: str | None) -> tuple[Any | None, str]:
-    """The ray module, initialised (locally unless an address is set), or None and why not."""
+def _ray(address: str | None) -> tuple[Any | None, str, bool]:
+    """The ray module, initialised (locally unless an address is set), or None and why not; and whether this
+    call started (or connected) it, so that the caller stops it when done. A Ray the caller started itself
+    (``ray.init()``, as the Ray tests do) is used as it is and left running."""
     try:
         import ray
     except ImportError:
-        return None, "Ray is not installed (pip install ray), so the sweep ran in-process"
+        return None, "Ray is not installed (pip install ray), so the sweep ran in-process", False
     if ray.is_initialized():
-        return ray, ""
+        return ray, "", False
     try:
         if address:
             excludes = [".git", ".venv", "tests/artifacts", "**/__pycache__", "*.pyc"]
@@ -402,8 +404,9 @@ def _ray(address: str | None) -> tuple[Any | None, str]:
                      log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
     except Exception as e:  # noqa: BLE001 - any failure to start or reach Ray falls back to in-process
         where = f"at {address}" if address else "locally"
-        return None, f"Ray could not start {where} ({type(e).__name__}: {str(e)[:200]}), so the sweep ran in-process"
-    return ray, ""
+        return (None, f"Ray could not start {where} ({type(e).__name__}: {str(e)[:200]}), so the sweep ran "
+                "in-process", False)
+    return ray, "", True
 
 
 def shutdown_ray() -> None:
@@ -462,31 +465,36 @@ def sweep_iter(name: str, items: Sequence[dict], options: dict | None = None, *,
                        results_path=results_path)
     deadline, t0 = Deadline(time_budget_s), time.perf_counter()
     addr = ray_address(address)
-    ray, note = _ray(addr) if backend == "ray" and run.todo else (None, "")
+    ray, note, started = _ray(addr) if backend == "ray" and run.todo else (None, "", False)
     used = "local" if ray is None else f"ray ({addr})" if addr else f"ray (local, {os.cpu_count()} CPUs)"
 
     def snapshot(message: str, live: int, result: SweepResult | None = None) -> Progress:
         return Progress(run.done(), len(run.items), len(run.failed), run.resumed, time.perf_counter() - t0,
                         live, used, message, result)
 
-    yield snapshot("starting", 0)
     stopped, n_workers = "", 0
-    if run.todo:
-        if ray is None:
-            n_workers, runner = 1, _local_batches(run, local_state)
-        else:
-            n_workers, plan_note = plan_workers(workers, run.kind.models(run.options)) if not addr else (workers, "")
-            note = " ".join(x for x in (note, plan_note) if x)
-            runner = _RayPool(ray, run, n_workers, threads, bool(addr)).batches()
-        try:
-            for live in runner:
-                stopped = ("stopped" if should_stop is not None and should_stop()
-                           else "time cap" if deadline.expired else "")
-                if stopped:
-                    break
-                yield snapshot("", live)
-        finally:
-            runner.close()
+    try:
+        yield snapshot("starting", 0)
+        if run.todo:
+            if ray is None:
+                n_workers, runner = 1, _local_batches(run, local_state)
+            else:
+                n_workers, plan_note = (plan_workers(workers, run.kind.models(run.options)) if not addr
+                                        else (workers, ""))
+                note = " ".join(x for x in (note, plan_note) if x)
+                runner = _RayPool(ray, run, n_workers, threads, bool(addr)).batches()
+            try:
+                for live in runner:
+                    stopped = ("stopped" if should_stop is not None and should_stop()
+                               else "time cap" if deadline.expired else "")
+                    if stopped:
+                        break
+                    yield snapshot("", live)
+            finally:
+                runner.close()
+    finally:
+        if started:  # a Ray this sweep started ends with it: no Ray processes left behind in the app between sweeps
+            ray.shutdown()
     res = SweepResult(name, run.results, dict(sorted(run.failed.items())), time.perf_counter() - t0, used,
                       n_workers, note, stopped, run.resumed, str(run.path), run.memory, run.setup_seconds)
     yield snapshot(stopped or "done", n_workers, res)

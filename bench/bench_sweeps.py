@@ -52,7 +52,7 @@ def main() -> None:
           f"process memory {here.sweep['worker_memory_mb'][0]:.0f} MB")
 
     t0 = time.perf_counter()
-    ray, why = sweeps._ray(None)
+    ray, why, _ = sweeps._ray(None)
     start_s = time.perf_counter() - t0
     if ray is None:
         print(f"Ray unavailable: {why}")

@@ -10,7 +10,7 @@ def local_ray():
     """Local Ray, started once for the session and shut down at its end; fails (not skips) without Ray."""
     from backends import sweeps
 
-    ray, why = sweeps._ray(None)
+    ray, why, _ = sweeps._ray(None)  # started here, so the sweeps leave it running for the next test
     assert ray is not None, why
     yield ray
     sweeps.shutdown_ray()

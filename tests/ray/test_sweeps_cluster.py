@@ -18,8 +18,9 @@ from backends import sweeps
 sweeps.register_kind("square", "tests.sweep_kinds:SQUARE")
 res = sweeps.run_sweep("square", [{{"x": i}} for i in range(6)], {{"offset": 2}}, backend="ray", workers=2,
                        address={address!r}, results_path={path!r})
+import ray
 print("RESULT" + json.dumps({{"backend": res.backend, "note": res.note, "y": [r["y"] for r in res.results],
-                             "pids": sorted({{r["pid"] for r in res.results}})}}))
+                             "pids": sorted({{r["pid"] for r in res.results}}), "still": ray.is_initialized()}}))
 """
 
 
@@ -49,6 +50,7 @@ def test_a_sweep_runs_on_a_ray_cluster_by_address(local_ray, tmp_path):
             time.sleep(3)
         assert got["backend"] == f"ray (127.0.0.1:{port})", got["note"]
         assert got["y"] == [i * i + 2 for i in range(6)] and len(got["pids"]) == 2
+        assert got["still"] is False  # the sweep connected to the cluster, so it disconnected when done
     finally:
         os.killpg(head.pid, 15)
         head.wait(timeout=60)
