@@ -95,6 +95,12 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def folder_bytes(folder: Path | str) -> int:
+    """Bytes of the files under ``folder`` (0 where it does not exist)."""
+    folder = Path(folder)
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+
+
 def write_bytes(path: Path | str, data: bytes) -> Path:
     with atomic_file(path) as tmp:
         tmp.write_bytes(data)

@@ -525,7 +525,7 @@ def from_sweep(res: "sweeps.SweepResult") -> Evaluation:
     return Evaluation(n, acc, ci, float(np.mean(d_ok)) if d_ok else float("nan"),
                       float(np.mean(d_bad)) if d_bad else float("nan"),
                       [{k: v for k, v in r.items() if k != "path_deltas"} for r in records], res.seconds,
-                      res.stopped, {**res.summary(), "failed_items": res.failed})
+                      res.stopped, res.summary())
 
 
 def evaluate(problems: Sequence[Problem], model: str | LoadedModel | None = None, *, k: int = 10,
@@ -541,8 +541,6 @@ def evaluate(problems: Sequence[Problem], model: str | LoadedModel | None = None
     """
     options = sweep_options(model, k=k, max_new_tokens=max_new_tokens, sc_samples=sc_samples)
     local = _sweep_setup({**options, "model": model}) if isinstance(model, LoadedModel) else None
-    if local is not None and backend == "ray":
-        registry().spec(model.name)  # a model the workers cannot load by name is refused here, clearly
     res = sweeps.run_sweep("cot", [problem_item(p) for p in problems], options, backend=backend, workers=workers,
                            seed=seed, resume=resume, time_budget_s=time_budget_s, progress=progress,
                            local_state=local)

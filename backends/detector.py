@@ -471,7 +471,7 @@ def from_sweep(res: "sweeps.SweepResult", target_fpr: float = 0.01) -> Evaluatio
         raise InputError(f"Only {len(rows)} of {len(res.results)} texts were scored{why}, and a ROC needs at least "
                          "one human and one machine text. Run again with resume (the tab's Resume box) to score "
                          "the others.")
-    return evaluation_of(rows, target_fpr, res.seconds, res.stopped, {**res.summary(), "failed_items": res.failed})
+    return evaluation_of(rows, target_fpr, res.seconds, res.stopped, res.summary())
 
 
 def evaluate(items: Sequence[BenchmarkItem], observer: ModelArg = None, performer: ModelArg = None,
@@ -489,9 +489,6 @@ def evaluate(items: Sequence[BenchmarkItem], observer: ModelArg = None, performe
     target_fpr = _check_fpr(target_fpr)
     options = sweep_options(observer, performer, numerator)
     loaded = isinstance(observer, LoadedModel) or isinstance(performer, LoadedModel)
-    if loaded and backend == "ray":
-        for name in (options["observer"], options["performer"]):
-            registry().spec(name)  # a model the workers cannot load by name is refused here, clearly
     local = _sweep_state(observer, performer, numerator) if loaded and backend != "ray" else None
     res = sweeps.run_sweep("detector", [benchmark_item(it) for it in items], options, backend=backend,
                            workers=workers, resume=resume, time_budget_s=time_budget_s, progress=progress,

@@ -582,8 +582,8 @@ def sweep_from(res: "sweeps.SweepResult", items: list[dict], options: dict) -> S
     return Sweep([r for r in res.results if r is not None], sorted({it["exit_layer"] for it in items}),
                  sorted({it["speculations"] for it in items}), options["model"],
                  {key(items[i]): m for i, m in res.failed.items()},
-                 [key(it) for i, (it, r) in enumerate(zip(items, res.results)) if r is None and i not in res.failed],
-                 res.stopped, res.seconds, {**res.summary(), "failed_items": res.failed})
+                 [key(items[i]) for i in res.missing()],
+                 res.stopped, res.seconds, res.summary())
 
 
 def speculation_sweep(prompt: str, exits: Sequence[int], specs: Sequence[int], model: str | LoadedModel | None = None,
@@ -608,8 +608,6 @@ def speculation_sweep(prompt: str, exits: Sequence[int], specs: Sequence[int], m
         n = lm.model.config.get_text_config().num_hidden_layers
         for it in items:
             check_count(it["exit_layer"], what="Exit layer E", low=1, high=n - 1)
-    if local is not None and backend == "ray":
-        reg.spec(model.name)  # a model the workers cannot load by name is refused here, clearly
     res = sweeps.run_sweep("speculation", items, options, backend=backend, workers=workers, resume=resume,
                            time_budget_s=time_budget_s, progress=progress, local_state=local)
     return sweep_from(res, items, options)

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from backends.cache import folder_bytes
 from backends.config import InputError, check_count, check_number
 from backends.decoding import Deadline
 
@@ -161,7 +162,9 @@ def _append(path: Path, rows: list[tuple[str, Any]]) -> None:
     if not rows:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(_canonical({"key": k, "result": r}) + "\n" for k, r in rows).encode("utf-8")
+    # Not _canonical: a result keeps its fields' order, so a resumed run reads back what a fresh one computed
+    data = "".join(json.dumps({"key": k, "result": r}, default=_jsonable, ensure_ascii=False) + "\n"
+                   for k, r in rows).encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, data)
@@ -221,12 +224,14 @@ class SweepResult:
     def complete(self) -> bool:
         return not self.stopped and not self.failed
 
-    def done(self) -> list[tuple[int, Any]]:
-        """(index, result) of every item that has a result."""
-        return [(i, r) for i, r in enumerate(self.results) if r is not None]
+    def missing(self) -> list[int]:
+        """Indices of the items not reached (a stopped run): no result and no failure."""
+        return [i for i, r in enumerate(self.results) if r is None and i not in self.failed]
 
     def summary(self) -> dict:
+        """How the sweep went, for an evaluation's ``sweep`` field (``failed_items``: index -> message)."""
         return {"sweep": self.name, "items": len(self.results), "failed": len(self.failed),
+                "failed_items": dict(self.failed),
                 "stopped": self.stopped, "resumed": self.resumed, "seconds": round(self.seconds, 2),
                 "backend": self.backend, "workers": self.workers, "note": self.note,
                 "worker_memory_mb": self.worker_memory_mb, "setup_seconds": self.setup_seconds}
@@ -277,19 +282,17 @@ class Worker:
     A failed setup is kept and raised by every ``run`` as :class:`SetupError`, rather than killing the actor
     (which Ray would report as a dead process, not as the reason)."""
 
-    def __init__(self, kind_name: str, kind_path: str, options: dict, recipe: dict | None, env: dict[str, str],
-                 threads: int | None):
+    def __init__(self, kind_name: str, kind_path: str, options: dict, recipe: dict, env: dict[str, str],
+                 threads: int):
         t0 = time.perf_counter()
-        if recipe is not None:  # a separate process: see what the driver sees
-            os.environ.update(env)
-            if str(ROOT) not in sys.path:
-                sys.path.insert(0, str(ROOT))
-            KINDS[kind_name] = kind_path
-            _apply_recipe(recipe)
-            if threads:
-                import torch
+        os.environ.update(env)  # see what the driver sees: environment, code, kinds, registry, threads
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        KINDS[kind_name] = kind_path
+        _apply_recipe(recipe)
+        import torch
 
-                torch.set_num_threads(int(threads))
+        torch.set_num_threads(int(threads))
         self.error = ""
         try:
             self.kind = kind_of(kind_name)
@@ -351,9 +354,8 @@ def memory_per_worker(names: Sequence[str]) -> float:
             total += entry.loaded.memory_bytes * 1.2
             continue
         spec = reg.spec(name)
-        folder = reg.cache_entry(spec.base and reg.spec(spec.base) or spec)
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
-        total += size or (spec.gguf_bytes * 2) or 1e9
+        entry = reg.cache_entry(spec.base and reg.spec(spec.base) or spec)
+        total += folder_bytes(entry) or (spec.gguf_bytes * 2) or 1e9
     return total
 
 
@@ -363,9 +365,9 @@ def plan_workers(requested: int, names: Sequence[str], *, cores: int | None = No
     (so two are never started where one model barely fits). Returns the count and a note when it is fewer."""
     cores = cores or os.cpu_count() or 1
     if available is None:
-        import psutil
+        from backends.training import free_memory
 
-        available = psutil.virtual_memory().available
+        available = free_memory()
     need = memory_per_worker(names)
     fit = int((available * 0.85) // need)
     n = max(1, min(int(requested), cores, fit))
@@ -463,6 +465,11 @@ def sweep_iter(name: str, items: Sequence[dict], options: dict | None = None, *,
         time_budget_s = check_number(time_budget_s, what="time_budget_s", low=0, high=1e7)
     run = _Run.prepare(name, items, options, seed=seed, batch_size=batch_size, resume=resume,
                        results_path=results_path)
+    if backend == "ray" and run.todo:
+        from backends.models import registry
+
+        for model in run.kind.models(run.options):
+            registry().spec(model)  # workers load models by registry name: any other is refused here, clearly
     deadline, t0 = Deadline(time_budget_s), time.perf_counter()
     addr = ray_address(address)
     ray, note, started = _ray(addr) if backend == "ray" and run.todo else (None, "", False)

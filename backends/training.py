@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from backends.cache import Memo, atomic_dir, write_json, write_manifest
+from backends.cache import Memo, atomic_dir, folder_bytes, write_json, write_manifest
 from backends.config import InputError, check_count, check_number, clean_text
 from backends.decoding import Deadline, ProgressFn
 
@@ -639,10 +639,6 @@ def checkpoint_dir() -> Path:
     return default_cache_dir() / "checkpoints"
 
 
-def _folder_bytes(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-
-
 def save_checkpoint(run: TrainRun, name: str, *, cap_bytes: int | None = None) -> Path:
     """Save ``run.model`` (transformers' save_pretrained, tokenizer included) and its curves under the cache,
     then delete the oldest checkpoints until all of them fit in ``cap_bytes`` (WORKBENCH_CHECKPOINT_CAP_MB,
@@ -665,11 +661,11 @@ def save_checkpoint(run: TrainRun, name: str, *, cap_bytes: int | None = None) -
         write_manifest(tmp, checksums=False, kind="checkpoint", name=safe)
     folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
                      key=lambda p: p.stat().st_mtime)
-    total = sum(_folder_bytes(p) for p in folders)
+    total = sum(folder_bytes(p) for p in folders)
     for old in folders:
         if total <= cap or old == final:
             continue
-        total -= _folder_bytes(old)
+        total -= folder_bytes(old)
         import shutil
 
         shutil.rmtree(old, ignore_errors=True)

@@ -194,8 +194,8 @@ def from_sweep(res: "sweeps.SweepResult", items: Sequence[dict], options: dict, 
     runs = list(baselines) + llm
     return Grid(inst, options["horizon"], options["replicates"], options["seed"], runs,
                 [failure_stats(r) for r in runs], {items[i]["code"]: m for i, m in res.failed.items()},
-                [it["code"] for i, (it, r) in enumerate(zip(items, res.results)) if r is None and i not in res.failed],
-                res.stopped, res.seconds, {**res.summary(), "failed_items": res.failed})
+                [items[i]["code"] for i in res.missing()],
+                res.stopped, res.seconds, res.summary())
 
 
 def run_grid(codes: str | Sequence[str], inst: Instance | str | dict, horizon: int, replicates: int,
@@ -225,10 +225,6 @@ def run_grid(codes: str | Sequence[str], inst: Instance | str | dict, horizon: i
     local = None
     if isinstance(model, LoadedModel):
         local = {"lm": model, "options": options}
-        if backend == "ray":
-            from backends.models import registry
-
-            registry().spec(model.name)  # a model the workers cannot load by name is refused here, clearly
     inst_ = _instance(options)
     base_n = options["replicates"] if baseline_replicates is None else baseline_replicates
     base = [run_baseline(a, inst_, horizon=options["horizon"], replicates=base_n, seed=options["seed"], c=c,

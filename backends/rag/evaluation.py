@@ -272,7 +272,7 @@ def from_sweep(res: "sweeps.SweepResult", options: dict) -> Report:
     keys = record_keys(options["modes"])
     records = [{k: r[k] for k in keys} for r in res.results if r is not None]
     return summarize(records, options["k"], options["modes"], res.seconds, options["retrieval"], res.stopped,
-                     {**res.summary(), "failed_items": res.failed})
+                     res.summary())
 
 
 def evaluate(index: Index, qa_pairs: Sequence[dict] | None = None, k: int = DEFAULT_K, *,
@@ -295,11 +295,7 @@ def evaluate(index: Index, qa_pairs: Sequence[dict] | None = None, k: int = DEFA
                             retrieval=retrieval, fusion=fusion, alpha=alpha)
     local: Any = None
     if backend == "ray":
-        check_shareable(index)
-        if options["generator"]:
-            from backends.models import registry
-
-            registry().spec(options["generator"])  # a generator the workers cannot load by name is refused here
+        check_shareable(index)  # the models (embedder, generator) are checked by name by the sweep runner
     else:
         local = _sweep_state(index, lm, options)
     res = sweeps.run_sweep("rag", [qa_item(q) for q in qa_pairs], options, backend=backend, workers=workers,

@@ -177,7 +177,7 @@ def test_checkpoints_round_trip_and_keep_under_the_cap(data, tmp_path, monkeypat
     run = T.train(lm, steps=2, data=data, batch_size=4, eval_blocks=2)
     first = T.save_checkpoint(run, "first run")
     assert first.name == "first-run" and (first / "run.json").exists() and (first / "model.safetensors").exists()
-    size = T._folder_bytes(first)
+    size = T.folder_bytes(first)
     second = T.save_checkpoint(run, "second", cap_bytes=int(size * 1.5))  # room for one: the older goes
     assert second.exists() and not first.exists()
     with pytest.raises(InputError, match="more than the checkpoint cap"):
