@@ -207,3 +207,11 @@ def stream_sweep(name: str, items: list[dict], options: dict, backend: Any, work
         if p.result is not None and p.result.note:
             line += f"\n\n*{p.result.note}.*"
         yield line, p.result
+
+
+def failed_note(failed: dict, noun: str) -> str:
+    """"N <noun> failed and are left out: #i: why; ..." for a sweep's failed items (the first three), or ""."""
+    if not failed:
+        return ""
+    return (f"{len(failed)} {noun} failed and are left out: "
+            + "; ".join(f"#{int(i) + 1}: {m}" for i, m in list(failed.items())[:3]) + ".")

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from backends import cot_decoding as CD
 from backends.config import check_count, limits
 from tabs import plots
-from tabs.common import HEAVY, Outputs, export_csv, export_dicts, gpu, guarded, stream_sweep
+from tabs.common import HEAVY, Outputs, export_csv, export_dicts, failed_note, gpu, guarded, stream_sweep
 from tabs.ui import explain, intro, sweep_controls
 
 TITLE = "CoT path explorer"
@@ -131,8 +131,7 @@ def run_evaluation(model: str, n_problems: float, k: float, max_tokens: float, s
     table = "| method | accuracy | 95 % interval |\n|---|---|---|\n" + "\n".join(
         f"| {m} | {ev.accuracy[m]:.1%} | {ev.interval[m][0]:.1%} – {ev.interval[m][1]:.1%} |" for m in ev.accuracy)
     fmt = lambda x: f"**{x:.3f}**" if x == x else "(no such path)"  # noqa: E731 - NaN when no path qualifies
-    failed = (f" {len(res.failed)} problems failed and are left out: " + "; ".join(
-        f"#{i + 1}: {m}" for i, m in list(res.failed.items())[:3]) + ".") if res.failed else ""
+    failed = f" {failed_note(res.failed, 'problems')}" if res.failed else ""
     stopped = f" **Stopped early ({res.stopped}):** the figures cover the {ev.n} problems done." if res.stopped else ""
     md = (f"{table}\n\nMean Δ of paths with a correct answer {fmt(ev.delta_correct)}, with a wrong or no answer "
           f"{fmt(ev.delta_wrong)} (the paper: correct CoT paths are more confident). {ev.n} problems in "

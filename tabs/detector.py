@@ -11,7 +11,7 @@ from backends.config import InputError, check_count, check_number, check_text, l
 from backends.models import registry
 from backends.uploads import read_text_table
 from tabs import plots
-from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, gpu, guarded, stream_sweep
+from tabs.common import HEAVY, Outputs, export_csv, export_dicts, export_json, failed_note, gpu, guarded, stream_sweep
 from tabs.ui import explain, sweep_controls
 
 TITLE = "Detector"
@@ -208,8 +208,7 @@ def evaluate_benchmark(observer: str, performer: str, numerator: str, target_fpr
     scored = len(ev.scores)
     stopped = (f" **Stopped early ({res.stopped}):** the figures cover the {scored} of {len(items)} texts scored; "
                "tick Resume and run again to score the rest." if res.stopped else "")
-    failed = (f" {len(res.failed)} texts failed and are left out: " + "; ".join(
-        f"#{i + 1}: {m}" for i, m in list(res.failed.items())[:3]) + "." if res.failed else "")
+    failed = f" {failed_note(res.failed, 'texts')}" if res.failed else ""
     pace = (f"{res.resumed} of the texts from an earlier run" if res.resumed
             else f"{ev.tokens / max(ev.seconds, 1e-9):,.0f} tokens/s")
     md = (f"{_metrics_table(b, p)}\n\n| machine texts from | n | Binoculars AUROC | perplexity AUROC |\n"

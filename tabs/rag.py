@@ -12,7 +12,7 @@ from backends import sweeps
 from backends.config import InputError, check_count, check_number, limits
 from backends.models import EMBEDDER, HUB, registry
 from backends.rag import evaluation as RE
-from tabs.common import HEAVY, Outputs, export_dicts, export_json, gpu, guarded, stream_sweep
+from tabs.common import HEAVY, Outputs, export_dicts, export_json, failed_note, gpu, guarded, stream_sweep
 from tabs.rag_figures import heat_map, passages_html, prior_figure, recall_figure
 from tabs.ui import explain, intro, sweep_controls
 
@@ -183,8 +183,7 @@ def report_markdown(rep: R.Report, done: int, total: int) -> str:
             for m in rep.modes))
     failed = (rep.sweep or {}).get("failed_items") or {}
     if failed:
-        lines.append(f"{len(failed)} questions failed and are left out: " + "; ".join(
-            f"#{int(i) + 1}: {m}" for i, m in list(failed.items())[:3]) + ".")
+        lines.append(failed_note(failed, "questions"))
     if rep.stopped:
         lines.append(f"**Stopped early ({rep.stopped}):** the figures cover the {done} questions done; tick Resume "
                      "and run again to finish the others.")
