@@ -21,6 +21,9 @@ MORE_PAPERS = (
     "bitnet",
     "dus",
     "upcycling",
+    "copying",
+    "byte_models",
+    "lte",
 )
 
 # The top-level tabs, in order: the seven papers, the group of further papers, the models.
