@@ -21,6 +21,11 @@ What makes the two backends agree, whatever the worker count:
   the worker or the order of completion;
 * every result goes through a JSON round trip, as it would through the results file.
 
+:func:`worker_pool` is the other shape of parallel work: workers that keep their state between rounds
+(LTE's LoRA heads with their optimizers, merged on the driver after each round). ``pool.map(calls)`` sends
+``calls[w]`` to worker ``w``; there is no results file and no retry, since a worker's state cannot be rebuilt
+elsewhere: a worker that fails ends the run with its message.
+
 Failures: an item whose batch raises is run again on its own; an item that fails twice is reported in
 ``failed`` with its message and never silently dropped. A worker process that dies has its batch sent
 again to a new worker. Stopping (``should_stop``, a time budget, or closing the generator) keeps the
@@ -35,6 +40,7 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -54,6 +60,7 @@ KINDS: dict[str, str] = {
     "bandits": "backends.bandits.sweep:SWEEP",
     "rag": "backends.rag.evaluation:SWEEP",
     "speculation": "backends.early_exit:SWEEP",
+    "lte": "backends.lte:SWEEP",  # a worker pool (worker_pool): LTE's LoRA heads, kept on their workers
 }
 # Environment a worker process needs to see what this process sees (profile, cache, offline hubs ...).
 FORWARDED_ENV_PREFIXES = ("WORKBENCH_", "HF_", "TRANSFORMERS_")
@@ -309,6 +316,12 @@ class Worker:
         if self.error:
             raise SetupError(self.error)
         return _run_batch(self.kind, self.state, items, seeds, solo)
+
+    def call(self, item: Any, seed: int) -> Any:
+        """One call of a worker pool: the kind's ``run`` on one item, with its exceptions as they are."""
+        if self.error:
+            raise SetupError(self.error)
+        return self.kind.run(self.state, [item], [seed])[0]
 
 
 def registry_recipe() -> dict:
@@ -682,6 +695,121 @@ class _RayPool:
             self.run.setup_seconds.append(round(got["setup_s"], 2))
 
 
+# ----- a pool of workers that keep their state ---------------------------------------------------------
+class WorkerPool:
+    """Workers of one kind, each set up once, whose states persist between :meth:`map` calls.
+
+    ``backend`` is "ray" or "local" (the states in this process, calls run one after another); ``workers`` may
+    be fewer than asked (cores, free memory), so callers share their work out by ``pool.workers``; ``note``
+    says why it ran in-process or with fewer workers. ``seeds[w]`` is worker ``w``'s own seed."""
+
+    def __init__(self, kind: Kind, options: dict, workers: int, seed: int, note: str = "") -> None:
+        self.kind, self.options, self.workers, self.note = kind, options, workers, note
+        self.seeds = [item_seed(seed, f"worker-{w}") for w in range(workers)]
+        self.backend, self.calls = "local", 0
+        self.setup_seconds: list[float] = []
+        self.worker_memory_mb: list[float] = []
+        self._states: list[Any] = []
+        self._ray: Any = None
+        self._actors: list[Any] = []
+
+    def _start_local(self) -> None:
+        for _ in range(self.workers):
+            t0 = time.perf_counter()
+            self._states.append(self.kind.setup(self.options))
+            self.setup_seconds.append(round(time.perf_counter() - t0, 2))
+        self.worker_memory_mb = [round(_rss_mb(), 1)]
+
+    def _start_ray(self, ray: Any, threads: int | None, remote: bool) -> None:
+        cpus = (int(os.environ.get("WORKBENCH_RAY_CPUS_PER_WORKER") or 1) if remote
+                else max(1, (os.cpu_count() or 1) // self.workers))
+        actor_cls = ray.remote(num_cpus=cpus)(Worker)
+        recipe, env = registry_recipe(), _forwarded_env()
+        self._ray, self.backend = ray, "ray"
+        self._actors = [actor_cls.remote(self.kind.name, KINDS[self.kind.name], self.options, recipe, env,
+                                         threads or cpus) for _ in range(self.workers)]
+        infos = self._get([a.info.remote() for a in self._actors])
+        for w, info in enumerate(infos):
+            if info["error"]:
+                raise SetupError(f"Worker {w} of {self.kind.name!r} could not set up: {info['error']}")
+        self.setup_seconds = [round(i["setup_s"], 2) for i in infos]
+        self.worker_memory_mb = [round(i["memory_mb"], 1) for i in infos]
+
+    def _get(self, futures: list[Any]) -> list[Any]:
+        ray = self._ray
+        try:
+            return ray.get(futures)
+        except ray.exceptions.RayTaskError as e:
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, Exception):
+                raise cause from None
+            raise InputError(f"A {self.kind.name!r} worker failed: {e}") from None
+        except ray.exceptions.RayActorError as e:
+            raise InputError(f"A {self.kind.name!r} worker process died (killed or out of memory); its state is "
+                             f"lost, so the run stops here. {str(e)[:200]}") from None
+
+    def map(self, calls: Sequence[Any]) -> list[Any]:
+        """Run ``calls[w]`` on worker ``w`` (all at once on Ray) and return the results in order."""
+        if not isinstance(calls, (list, tuple)) or len(calls) != self.workers:
+            raise InputError(f"A worker pool of {self.workers} takes one call per worker, got "
+                             f"{len(calls) if isinstance(calls, (list, tuple)) else type(calls).__name__}.")
+        self.calls += 1
+        if self._ray is None:
+            return [self.kind.run(st, [c], [s])[0] for st, c, s in zip(self._states, calls, self.seeds)]
+        return self._get([a.call.remote(c, s) for a, c, s in zip(self._actors, calls, self.seeds)])
+
+    def close(self) -> None:
+        for a in self._actors:
+            try:
+                self._ray.kill(a)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        self._actors, self._states = [], []
+
+
+@contextmanager
+def worker_pool(name: str, options: dict | None = None, *, workers: int = 1, backend: str = "local",
+                address: str | None = None, threads: int | None = None, seed: int = 0) -> Iterator[WorkerPool]:
+    """A :class:`WorkerPool` of kind ``name``: ``workers`` Ray actors (local Ray, or the cluster at ``address`` /
+    ``WORKBENCH_RAY_ADDRESS``), or their states in this process for ``backend="local"`` and when Ray cannot
+    start (``pool.note`` says why). Options must be JSON-able (model names, not models); calls and results may
+    hold anything picklable (numpy arrays). A Ray this pool started is stopped when the block ends."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise InputError(f"Unknown backend {backend!r}; valid: {', '.join(BACKENDS)}.")
+    workers = check_count(workers, what="workers", low=1, high=1024)
+    seed = check_count(seed, what="seed", low=0, high=2**63)
+    kind = kind_of(name)
+    if options is not None and not isinstance(options, dict):
+        raise InputError(f"A pool's options must be a dict, got {type(options).__name__}.")
+    try:
+        options = round_trip(options or {})
+    except (TypeError, ValueError) as e:
+        raise InputError(f"A pool's options must be JSON-able: {e}") from None
+    addr = ray_address(address)
+    ray, note, started = (None, "", False)
+    if backend == "ray":
+        from backends.models import registry
+
+        for model in kind.models(options):
+            registry().spec(model)  # workers load models by registry name: any other is refused here, clearly
+        ray, note, started = _ray(addr)
+        note = note.replace("the sweep ran", "the workers ran")
+    plan_note = ""
+    if ray is not None and not addr:
+        workers, plan_note = plan_workers(workers, kind.models(options))
+    pool = WorkerPool(kind, options, workers, seed, " ".join(x for x in (note, plan_note) if x))
+    try:
+        if ray is None:
+            pool._start_local()
+        else:
+            pool._start_ray(ray, threads, bool(addr))
+        yield pool
+    finally:
+        pool.close()
+        if started:
+            ray.shutdown()
+
+
 def progress_markdown(p: Progress) -> str:
     """One line for a tab's live progress view."""
     extra = p.message if p.message not in ("", "done", "starting") else ""
@@ -699,4 +827,5 @@ def check_backend(backend: Any, workers: Any, max_workers: int = 8) -> tuple[str
 
 __all__ = ["KINDS", "BACKENDS", "Kind", "Progress", "SweepResult", "Worker", "register_kind", "kind_of", "run_sweep",
            "sweep_iter", "item_key", "item_seed", "round_trip", "read_results", "plan_workers", "memory_per_worker",
-           "ray_address", "shutdown_ray", "progress_markdown", "check_backend", "registry_recipe", "SetupError"]
+           "ray_address", "shutdown_ray", "progress_markdown", "check_backend", "registry_recipe", "SetupError",
+           "WorkerPool", "worker_pool"]

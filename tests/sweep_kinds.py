@@ -49,3 +49,28 @@ def _run(state: dict, items: list[dict], seeds: list[int]) -> list[dict]:
 
 
 SQUARE = Kind("square", _setup, _run, version="1", batch_size=2)
+
+
+# A worker-pool kind: each worker keeps a running total between calls. A call is {"add": n} plus, optionally,
+# {"array": ndarray} (returned doubled: calls and results need not be JSON-able), {"fail": true} or {"die": true}.
+def _counter_setup(options: dict) -> dict:
+    if options.get("bad_setup"):
+        raise ValueError("this setup always fails")
+    return {"total": int(options.get("start", 0)), "calls": 0, "pid": os.getpid()}
+
+
+def _counter_run(state: dict, items: list[dict], seeds: list[int]) -> list[dict]:
+    (call,), (seed,) = items, seeds
+    if call.get("fail"):
+        raise ValueError(f"call {call['add']} fails")
+    if call.get("die"):
+        os._exit(3)
+    state["total"] += call["add"]
+    state["calls"] += 1
+    out = {"total": state["total"], "calls": state["calls"], "seed": seed, "pid": state["pid"]}
+    if "array" in call:
+        out["array"] = call["array"] * 2
+    return [out]
+
+
+COUNTER = Kind("counter", _counter_setup, _counter_run, version="1")

@@ -1,8 +1,11 @@
 """The sweep runner on local Ray workers: the same results as in-process for any worker count, a worker
 killed mid-run loses no items, stop and resume, a failed setup's message, and per-worker figures."""
+import os
+
 import pytest
 
 from backends import sweeps
+from backends.config import InputError
 
 sweeps.register_kind("square", "tests.sweep_kinds:SQUARE")
 ITEMS = [{"x": i} for i in range(9)]
@@ -51,3 +54,36 @@ def test_a_setup_that_fails_ends_the_sweep_with_its_message(local_ray, tmp_path)
     with pytest.raises(sweeps.SetupError, match="this setup always fails"):
         sweeps.run_sweep("square", ITEMS, {"bad_setup": True}, backend="ray", workers=2,
                          results_path=tmp_path / "f.jsonl")
+
+
+sweeps.register_kind("counter", "tests.sweep_kinds:COUNTER")
+
+
+def test_a_ray_pool_keeps_state_on_its_workers_and_matches_in_process(local_ray):
+    import numpy as np
+
+    rounds = [[{"add": 1}, {"add": 2}], [{"add": 3}, {"add": 4, "array": np.ones(2)}]]
+
+    def run(backend):
+        with sweeps.worker_pool("counter", {"start": 1}, workers=2, backend=backend, seed=3) as pool:
+            return pool.backend, pool.workers, [pool.map(calls) for calls in rounds]
+
+    (b, n, on_ray), (_, _, local) = run("ray"), run("local")
+    assert (b, n) == ("ray", 2)
+    assert [[r["total"] for r in out] for out in on_ray] == [[2, 3], [5, 7]]
+    pids = {r["pid"] for out in on_ray for r in out}
+    assert len(pids) == 2 and os.getpid() not in pids  # two worker processes, each keeping its total
+    strip = [[{k: v for k, v in r.items() if k not in ("pid", "array")} for r in out] for out in on_ray]
+    assert strip == [[{k: v for k, v in r.items() if k not in ("pid", "array")} for r in out] for out in local]
+    assert on_ray[1][1]["array"].tolist() == [2.0, 2.0]
+
+
+def test_a_ray_pool_worker_that_fails_or_dies_ends_the_run_with_a_message(local_ray):
+    with sweeps.worker_pool("counter", workers=2, backend="ray") as pool:
+        with pytest.raises(ValueError, match="call 5 fails"):
+            pool.map([{"add": 1}, {"add": 5, "fail": True}])
+        with pytest.raises(InputError, match="worker process died"):
+            pool.map([{"add": 1}, {"add": 1, "die": True}])
+    with pytest.raises(sweeps.SetupError, match="setup always fails"):
+        with sweeps.worker_pool("counter", {"bad_setup": True}, workers=1, backend="ray"):
+            pass

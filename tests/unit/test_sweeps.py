@@ -144,3 +144,45 @@ def test_progress_reports_items_throughput_and_workers(tmp_path):
     line = seen[-2].line()
     assert "7/7 items" in line and "1 worker (local)" in line
     assert sweeps.progress_markdown(seen[-1]).startswith("**Sweep:** 7/7 items")
+
+
+# ----- the worker pool (state kept between calls) -----
+sweeps.register_kind("counter", "tests.sweep_kinds:COUNTER")
+
+
+def test_a_pool_keeps_each_workers_state_between_calls():
+    import numpy as np
+
+    with sweeps.worker_pool("counter", {"start": 10}, workers=3, seed=4) as pool:
+        assert (pool.backend, pool.workers, pool.note) == ("local", 3, "")
+        first = pool.map([{"add": 1}, {"add": 2}, {"add": 3}])
+        second = pool.map([{"add": 1}, {"add": 1}, {"add": 1, "array": np.arange(3)}])
+    assert [r["total"] for r in first] == [11, 12, 13]
+    assert [r["total"] for r in second] == [12, 13, 14] and [r["calls"] for r in second] == [2, 2, 2]
+    assert second[2]["array"].tolist() == [0, 2, 4]  # numpy passes as it is, no JSON
+    seeds = [r["seed"] for r in first]
+    assert len(set(seeds)) == 3 and seeds == [r["seed"] for r in second]  # one seed per worker, stable
+    with sweeps.worker_pool("counter", workers=2, seed=4) as again:
+        assert again.seeds == pool.seeds[:2]  # worker w's seed depends on the pool's seed and w only
+
+
+def test_a_pool_reports_failures_and_bad_requests_clearly(monkeypatch):
+    with sweeps.worker_pool("counter", workers=2) as pool:
+        with pytest.raises(InputError, match="one call per worker, got 1"):
+            pool.map([{"add": 1}])
+        with pytest.raises(ValueError, match="call 5 fails"):
+            pool.map([{"add": 1}, {"add": 5, "fail": True}])
+    with pytest.raises(ValueError, match="setup always fails"):
+        with sweeps.worker_pool("counter", {"bad_setup": True}):
+            pass
+    with pytest.raises(InputError, match="Unknown backend"):
+        with sweeps.worker_pool("counter", backend="spark"):
+            pass
+    with pytest.raises(InputError, match="JSON-able"):
+        with sweeps.worker_pool("counter", {"x": object()}):
+            pass
+    monkeypatch.setattr(sweeps, "_ray", lambda address: (None, "Ray is not installed, so the sweep ran in-process",
+                                                         False))
+    with sweeps.worker_pool("counter", workers=2, backend="ray") as pool:
+        assert pool.backend == "local" and "the workers ran in-process" in pool.note
+        assert [r["total"] for r in pool.map([{"add": 1}, {"add": 2}])] == [1, 2]
