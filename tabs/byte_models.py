@@ -78,12 +78,14 @@ TRAIN_EXAMPLES = [["3+1 layers x 128 (default)", 300, ["text", "csv", "json", "b
                   ["3+1 layers x 128 (default)", 150, ["csv", "json"], 0]]
 TRAIN_LABELS = ["The default: all five types, 300 steps (about 2 minutes)", "Quick: small model, 60 steps (~20 s)",
                 "Only CSV and JSON, 150 steps (about a minute)"]
-CPU_EXAMPLES = [["100, 1000, 10000", 300, 4, 0], ["100, 1000", 60, 4, 0], ["1000", 300, 8, 0]]
-CPU_LABELS = ["The default: 10², 10³, 10⁴ programs, 300 steps each (about 4 minutes)",
-              "Quick: 10² and 10³ programs, 60 steps (under a minute)", "8-bit registers (the paper's), 10³ programs"]
+CPU_EXAMPLES = [["100, 1000, 10000", 600, 4, 0], ["100, 1000", 100, 4, 0], ["1000", 600, 8, 0]]
+CPU_LABELS = ["The default: 10², 10³, 10⁴ programs, 600 steps each (about 5 minutes)",
+              "Quick: 10² and 10³ programs, 100 steps (under a minute)", "8-bit registers (the paper's), 10³ programs"]
 SAMPLES = ["(none)", "text", "csv", "json", "bmp", "cpu"]
-UPLOAD_EXAMPLES = [["csv", 64, "greedy", 1.0, 0], ["json", 96, "sampled", 0.8, 1], ["cpu", 32, "greedy", 1.0, 0]]
-UPLOAD_LABELS = ["A CSV file, greedy continuation", "A JSON file, sampled at T = 0.8", "A CPU trace"]
+UPLOAD_EXAMPLES = [["csv", 200, 64, "greedy", 1.0, 0], ["json", 200, 96, "sampled", 0.8, 1],
+                   ["cpu", 48, 64, "greedy", 1.0, 0]]
+UPLOAD_LABELS = ["A CSV file, greedy after 200 bytes", "A JSON file, sampled at T = 0.8",
+                 "A CPU trace: run the program (greedy after program and start state)"]
 STRIP_BYTES = 2048
 
 
@@ -286,8 +288,7 @@ def run_cpu(sizes, steps, bits, seed, progress: gr.Progress = gr.Progress()):
     seed = check_count(seed, what="Seed", low=0, high=2**31 - 1)
     bits = check_count(bits, what="Register bits", low=1, high=8)
     last = None
-    for res in B.cpu_experiment_iter(sizes, steps, seed, bits=bits, batch_size=16,
-                                     deadline=Deadline(limits().max_run_s),
+    for res in B.cpu_experiment_iter(sizes, steps, seed, bits=bits, deadline=Deadline(limits().max_run_s),
                                      progress=lambda f, m: progress(min(f, 1.0), desc=m)):
         last = res
         yield _pack_cpu(res, files=False)
@@ -307,7 +308,7 @@ def _pack_cpu(res, *, files: bool) -> tuple:
 
 @guarded
 @gpu
-def run_upload(path, sample, n_bytes, mode, temperature, seed, key, progress: gr.Progress = gr.Progress()):
+def run_upload(path, sample, cut, n_bytes, mode, temperature, seed, key, progress: gr.Progress = gr.Progress()):
     """Surprisal of every byte of an uploaded (or sample) file and a continuation: the outputs named in UPLOAD."""
     from backends import byte_model as B
 
@@ -318,25 +319,36 @@ def run_upload(path, sample, n_bytes, mode, temperature, seed, key, progress: gr
     else:
         raise InputError("Upload a small file (at most 8 KB) or pick a sample file type.")
     n = check_count(n_bytes, what="Bytes to generate", low=1, high=256)
+    cut = check_count(cut or 0, what="Continue after byte", low=0, high=B.MAX_UPLOAD_BYTES)
+    prompt = data[:cut] if 0 < cut < len(data) else data
     if mode not in ("greedy", "sampled"):
         raise InputError(f"Generation must be greedy or sampled, got {mode!r}.")
     temperature = check_number(temperature, what="Temperature", low=0.05, high=5.0)
     seed = check_count(seed, what="Seed", low=0, high=2**31 - 1)
-    trained_here = B.cached_model(key) is not None
-    if not trained_here and B.cached_model() is None:
+    trained_here, any_model = B.cached_model(key) is not None, B.cached_model() is not None
+    if not any_model:
         progress(0.0, desc=f"No model trained yet: training the quick default ({B.QUICK_STEPS} steps)")
     model = B.trained_model(key, progress=lambda f, m: progress(min(f, 1.0), desc=m))
     a = B.analyze_bytes(data, model)
-    gen = B.generate_bytes(data, n, model=model, greedy=mode == "greedy", temperature=temperature, seed=seed)
+    gen = B.generate_bytes(prompt, n, model=model, greedy=mode == "greedy", temperature=temperature, seed=seed)
     which = ("the model you trained in this session" if trained_here else
-             "the most recent model trained in this app (train one in the first panel to use your own)")
+             "the most recent model trained in this app; train one in the first panel to use your own" if any_model
+             else f"no model was trained yet, so this quick default was trained now ({B.QUICK_STEPS} steps)")
     comp = ", ".join(f"{c} {v:.2f}" for c, v in a.compressors.items())
     summary = (f"{source.capitalize()}: {a.n_bytes:,} bytes, **{a.bpb:.3f} bits per byte** under **{a.model}** "
                f"({which}). The compressors on this file alone: {comp} bits per byte. Generated {len(gen)} bytes "
-               f"({mode}{f', T = {temperature}, seed {seed}' if mode == 'sampled' else ''}).")
-    record = {**a.to_dict(), "generated_hex": gen.hex(), "mode": mode, "temperature": temperature, "seed": seed}
+               f"after byte {len(prompt):,} ({mode}{f', T = {temperature}, seed {seed}' if mode == 'sampled' else ''})"
+               ".")
+    shown = _show_bytes(gen)
+    if len(prompt) < len(data):
+        truth = data[len(prompt): len(prompt) + len(gen)]
+        same = sum(x == y for x, y in zip(gen, truth))
+        summary += f" {same} of {len(truth)} generated bytes equal the file's own continuation."
+        shown = f"{shown}\n\n--- the file's own continuation ---\n{_show_bytes(truth)}"
+    record = {**a.to_dict(), "generated_hex": gen.hex(), "prompt_bytes": len(prompt), "mode": mode,
+              "temperature": temperature, "seed": seed}
     return UPLOAD.pack(summary=summary, strip=strip_html(a), surprisal=surprisal_figure(a),
-                       generated=_show_bytes(gen), json=export_json("byte-models-file", record))
+                       generated=shown, json=export_json("byte-models-file", record))
 
 
 # ----- layout -----------------------------------------------------------------------------------------------
@@ -387,7 +399,7 @@ def _cpu_panel() -> None:
     with gr.Row():
         sizes = gr.Textbox("100, 1000, 10000", label="Training programs (one model per number)",
                            info="1-6 numbers between 10 and 100,000 (10,000 in public mode)")
-        steps = gr.Number(300, precision=0, label="Steps per model (16 traces each)")
+        steps = gr.Number(600, precision=0, label="Steps per model (16 traces each)")
         bits = gr.Radio([4, 8], value=4, label="Register bits", info="4: values 0-15; 8: full bytes, harder")
         seed = gr.Number(0, precision=0, label="Seed")
     inputs = [sizes, steps, bits, seed]
@@ -418,13 +430,14 @@ def _upload_panel(key: gr.State) -> None:
         upload = gr.File(label="Your file (≤ 8 KB)", type="filepath")
         sample = gr.Dropdown(SAMPLES, value="csv", label="…or a sample file", info="used when no file is uploaded")
     with gr.Row():
+        cut = gr.Number(200, precision=0, label="Continue after byte", info="0: after the whole file")
         n_bytes = gr.Slider(1, 256, value=64, step=1, label="Bytes to generate")
         mode = gr.Radio(["greedy", "sampled"], value="greedy", label="Generation")
         temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="Temperature (sampled)")
         seed = gr.Number(0, precision=0, label="Seed (sampled)")
-    inputs = [upload, sample, n_bytes, mode, temperature, seed, key]
-    ex = gr.Examples(UPLOAD_EXAMPLES, inputs=[sample, n_bytes, mode, temperature, seed], example_labels=UPLOAD_LABELS,
-                     label="Examples (one click runs them)")
+    inputs = [upload, sample, cut, n_bytes, mode, temperature, seed, key]
+    ex = gr.Examples(UPLOAD_EXAMPLES, inputs=[sample, cut, n_bytes, mode, temperature, seed],
+                     example_labels=UPLOAD_LABELS, label="Examples (one click runs them)")
     run = gr.Button("Score and continue", variant="primary")
     summary = gr.Markdown()
     with gr.Row():
@@ -433,7 +446,7 @@ def _upload_panel(key: gr.State) -> None:
         with gr.Column(scale=1):
             explain(STRIP_EXPLAIN)
     surprisal = _plot_row("Surprisal per byte", SURPRISAL_EXPLAIN)
-    generated = gr.Textbox(label="Continuation", lines=6, interactive=False)
+    generated = gr.Textbox(label="Continuation (and the file's own, when cut)", lines=8, interactive=False)
     js = gr.File(label="Per-byte predictions (JSON)")
     outputs = UPLOAD.wire(summary=summary, strip=strip, surprisal=surprisal, generated=generated, json=js)
     run.click(run_upload, inputs, outputs, api_name="byte_models_upload", **HEAVY)
