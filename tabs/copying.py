@@ -245,7 +245,9 @@ def train_summary(res) -> str:
     else:
         lines.append(f"Done in {res.seconds:.0f} s. One seed of tiny models: rerun with other seeds before trusting "
                      "a difference of a few points.")
-    return "\n".join(lines[:1]) + "\n\n" + "\n".join(lines[1:])
+    items = [x for x in lines[1:] if x.startswith("- ")]
+    rest = [x for x in lines[1:] if not x.startswith("- ")]
+    return "\n\n".join([lines[0], "\n".join(items), *rest])
 
 
 def samples_markdown(res) -> str:
