@@ -200,6 +200,16 @@ class CopyResult:
         acc = self.runs[key].accuracy
         return next((n for n in sorted(acc) if acc[n] < threshold), None)
 
+    def crossing_length(self, key: str, threshold: float = 0.5) -> float | None:
+        """Where string accuracy crosses ``threshold``, interpolated linearly between the two test lengths around
+        it (finer than :meth:`failure_length`); None when no tested length is below it (or the first is)."""
+        acc = self.runs[key].accuracy
+        lens = sorted(acc)
+        for a, b in zip(lens, lens[1:]):
+            if acc[a] >= threshold > acc[b]:
+                return a + (b - a) * (acc[a] - threshold) / (acc[a] - acc[b])
+        return None
+
     def bound_rows(self) -> list[dict]:
         """Per test length: bits to copy, and per recurrent model its state bits and Thm 2.7's bound."""
         d = self.settings["alphabet"]
@@ -230,6 +240,7 @@ class CopyResult:
             d["token_accuracy"] = {str(n): v for n, v in r.token_accuracy.items()}
             d["state_bits"] = self.state_bits[k]
             d["failure_length"] = self.failure_length(k)
+            d["crossing_length"] = self.crossing_length(k)
             runs[k] = d
         return {"settings": self.settings, "runs": runs, "bounds": self.bound_rows(), "phase": self.phase,
                 "seconds": self.seconds, "stopped": self.stopped}

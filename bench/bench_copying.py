@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         print("2. LSTM, D = 26, trained on L <= 10, 600 steps: where it fails (string accuracy < 50 %)")
         for k, run in st.runs.items():
             bits = st.state_bits[k]
-            fail = st.failure_length(k)
-            print(f"   {run.label:28s} state {run.state_floats} numbers = {bits:,} bits; fails at L = {fail}; "
-                  f"Cor 2.8 length {C.cor28_length(bits, 26):,}; implied "
+            fail = st.crossing_length(k)
+            print(f"   {run.label:28s} state {run.state_floats} numbers = {bits:,} bits; 50 % crossing at L = "
+                  f"{fail or 0:.1f}; Cor 2.8 length {C.cor28_length(bits, 26):,}; implied "
                   f"{(fail or 0) * math.log2(26) / run.state_floats:.3f} bits per number; {_row(run, slens)}")
-        f1, f2 = st.failure_length("lstm"), st.failure_length("lstm-x2")
+        f1, f2 = st.crossing_length("lstm"), st.crossing_length("lstm-x2")
         if f1 and f2:
             print(f"   failure point moved x{f2 / f1:.2f} for x2 the state (Cor 2.8's bound moves x2.00)")
         out["state"] = st.to_dict()

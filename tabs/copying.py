@@ -89,7 +89,7 @@ PRE_LABELS = ["Phone-book lookup, 10 to 40 entries", "Copy a SOTU passage, 20 to
               "Copy the same kind of passage with its words shuffled"]
 TRAIN = Outputs("summary", "accuracy", "loss", "bits", "table", "samples", "csv", "json")
 PRE = Outputs("summary", "plot", "table", "csv", "json")
-TABLE_HEADERS = ["model", "parameters", "state numbers", "state bits", "fails at L (< 50 %)",
+TABLE_HEADERS = ["model", "parameters", "state numbers", "state bits", "50 % crossing L",
                  "Cor 2.8 length", "implied bits per state number", "train s"]
 
 
@@ -164,7 +164,7 @@ def bits_figure(res) -> go.Figure:
         fig.add_trace(go.Scatter(x=xs, y=[thm27_error_bound(b, x, d) for x in xs], mode="lines",
                                  name=f"{run.label}: Thm 2.7 error bound", line={**_style(k), "width": 3},
                                  opacity=0.5), secondary_y=True)
-        fail = res.failure_length(k)
+        fail = res.crossing_length(k)
         if fail is not None:
             fig.add_trace(go.Scatter(x=[fail], y=[bits_to_copy(fail, d)], mode="markers", marker={
                 "symbol": "x", "size": 12, "color": _style(k)["color"]}, name=f"{run.label}: measured failure"),
@@ -206,10 +206,10 @@ def state_table(res) -> list[list]:
     rows = []
     for k, run in res.runs.items():
         bits = res.state_bits[k]
-        fail = res.failure_length(k) if run.done else None
+        fail = res.crossing_length(k) if run.done else None
         implied = round(fail * math.log2(d) / run.state_floats, 3) if fail and run.state_floats else None
         rows.append([run.label, run.params, run.state_floats if run.state_floats is not None else "grows with L",
-                     bits if bits is not None else "–", fail if fail is not None else "none tested",
+                     bits if bits is not None else "–", round(fail, 1) if fail is not None else "not in the range",
                      cor28_length(bits, d) if bits is not None else "–", implied if implied is not None else "–",
                      round(run.seconds, 1)])
     return rows
@@ -386,7 +386,8 @@ def _train_panel() -> None:
         with gr.Column(scale=1):
             explain(BITS_EXPLAIN)
     table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, label="Models and their state")
-    explain("Fails at L: the shortest test length with string accuracy under 50 %. Cor 2.8 length: the shortest L "
+    explain("50 % crossing: the length where string accuracy falls through 50 %, interpolated between the test "
+            "lengths around it. Cor 2.8 length: the shortest L "
             "at which a state of that many bits must err more often than not. Implied bits per state number: "
             "failure length × log₂D / state numbers, how much the trained model actually keeps per number.")
     samples = gr.Markdown(label="Greedy copies")

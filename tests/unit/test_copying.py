@@ -169,3 +169,12 @@ def test_pretrained_run_mechanics(tiny_registry):
         C.lookup_experiment(models=["tiny-a"], entries=(1000,))
     with pytest.raises(InputError, match="Task must be one of"):
         list(C.pretrained_iter("summarise", ["tiny-a"]))
+
+
+def test_crossing_length_interpolates():
+    res = C.CopyResult({"alphabet": 4, "test_lens": [2, 4, 6, 8], "train_len": 4, "bits_per_float": 32}, {})
+    res.runs["lstm"] = C.ArchRun("lstm", "lstm", "LSTM", 10, 8, 4, accuracy={2: 1.0, 4: 0.9, 6: 0.3, 8: 0.0})
+    assert res.failure_length("lstm") == 6
+    assert res.crossing_length("lstm") == pytest.approx(4 + 2 * 0.4 / 0.6)
+    res.runs["lstm"].accuracy = {2: 1.0, 4: 0.9}
+    assert res.crossing_length("lstm") is None and res.failure_length("lstm") is None
