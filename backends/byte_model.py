@@ -622,5 +622,7 @@ def generate_bytes(data: Any, n: int = 64, *, model: TrainedByteModel | None = N
 
 
 def sample_files(seed: int = 0) -> dict[str, bytes]:
-    """One held-out-style file of each type (for the tab's examples and tests)."""
-    return {k: D.make_file(k, random.Random(f"{seed}:{k}:sample"), heldout=True) for k in D.FILE_TYPES}
+    """One held-out-style file of each type (for the tab's examples and tests); the CPU trace runs 8 instructions."""
+    out = {k: D.make_file(k, random.Random(f"{seed}:{k}:sample"), heldout=True) for k in D.FILE_TYPES}
+    out["cpu"] = D.cpu_file(random.Random(f"{seed}:cpu:sample"), n=D.MAX_INSTRUCTIONS)
+    return out

@@ -17,7 +17,7 @@ def test_byte_models_quick_example_then_a_file(page, artifacts):
     assert page.get_by_text("Held-out bits per byte: bGPT vs compressors").count() >= 1
     page.screenshot(path=str(artifacts / "byte-train.png"), full_page=True)
     page.get_by_role("tab", name="Your file", exact=True).click()
-    page.get_by_text("A CPU trace: run the program (greedy after program and start state)").click()
+    page.get_by_text("A CPU trace: run its program, greedy").click()
     page.get_by_text("the model you trained in this session").first.wait_for(timeout=60_000)
     no_error_toast(page)
     assert page.locator(".token-strip >> visible=true").count() >= 1
