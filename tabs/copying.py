@@ -40,7 +40,27 @@ pretrained state-space model ships with the workbench; a small **diagonal select
 offered instead (a sequential scan, slow but exact). The pretrained panel runs the packaged LMs (at most 1.5B
 parameters, int8/4-bit weights) on a handful of prompts per size.
 
-MEASURED_PLACEHOLDER
+**Measured (seed 0, bench/bench_copying.py).** The default (D = 64, strings up to 20, 600 steps, about 2.5
+minutes): the **Hard-ALiBi transformer** copies 91 % of strings at L = 20, **81 % at 30, 61 % at 40 (twice the
+training length)**, 33 % at 60 and 5 % at 80, with 97–99 % of tokens right at every length; the **LSTM with the
+same 0.11M parameters copies 0 % at every length, even L = 10** (34 % of tokens). **RoPE** instead of Hard-ALiBi:
+86 % at L = 20, then **0 % from L = 30**, as in the paper. The transformer's losses beyond training follow the
+chance of a repeated bigram (the dotted line): it copies by **bigram lookup**, the mechanism of Thm 2.3 with
+n = 2, and a repeated bigram makes it jump. That is also why the default alphabet is 64 and not the paper's 26:
+at D = 26 bigrams repeat often (the third example: 80 % at L = 20, 41 % at 40). The quick example (strings up to
+10, 300 steps, about 30 s) shows the same: transformer 100 % at L = 5, 82 % at 10, 49 % at 15; LSTM 0 %.
+
+**The bigger state, honestly.** Trained on D = 26 and L ≤ 10, an LSTM of width 110 (7,040 state bits at 32 bits a
+float) falls through 50 % at L ≈ 6.3; with twice the state (width 220) at L ≈ 7.3: it moves, but by about 16 %,
+not the factor 2 of Cor 2.8's bound, which for these states lies at L ≈ 1,500 and 3,000. The bound is about
+information; a small LSTM trained for 600 steps is limited by what it learns to store (about 0.08–0.14 bits per
+state number), long before its state is full. NoPE needs more steps than Hard-ALiBi (after 300: 54 % at L = 5),
+and the diagonal SSM in plain PyTorch is slow (minutes per hundred steps on two cores) and learned nothing in
+300 steps (0 %): treat it as a demonstration of the recurrence, not a Mamba reproduction.
+
+**Pretrained (tiny profile, 4 prompts per size).** Phone-book lookup: SmolLM2-135M 100 % at 10 entries, 75 % at
+20 and 40; Gemma 3 270M 100 % at all three. Both are transformers: this panel shows how lookup and copying
+degrade with size in attention models; the paper's comparison with Mamba cannot be made here.
 """
 TRAIN_EXPLAIN = ("String accuracy (greedy decoding: the whole copy must be right) against the string length, one "
                  "line per model; the shaded band is beyond the training lengths. The paper's effect: the "
@@ -61,7 +81,8 @@ PRE_EXPLAIN = ("Left: share of prompts answered exactly right (lookup: the numbe
                "Right: partial credit (lookup: digits in place; copying: share of words copied before the first "
                "error). Each point is a handful of prompts: read trends, not the second decimal.")
 
-ARCH_CHOICES = [("transformer", "transformer"), ("LSTM", "lstm"), ("diagonal SSM (slow)", "ssm")]
+ARCH_CHOICES = [("transformer", "transformer"), ("LSTM", "lstm"),
+                ("diagonal SSM (plain PyTorch, slow: minutes per 100 steps)", "ssm")]
 POSITION_CHOICES = [("Hard-ALiBi (half the heads local)", "hard_alibi"), ("NoPE", "nope"), ("ALiBi", "alibi"),
                     ("RoPE", "rope")]
 TASK_CHOICES = [("phone-book lookup", "lookup"), ("copy natural text", "copy_text"),
@@ -75,18 +96,18 @@ EXAMPLES = [
     [["transformer", "lstm"], "hard_alibi", 26, 20, "10, 20, 30, 40, 60, 80", 600, 0, "1", 32],
     [["lstm"], "hard_alibi", 26, 10, "2, 4, 6, 8, 10, 15, 20", 600, 0, "1, 2", 32],
     [["transformer"], "rope", 64, 20, "10, 20, 30, 40, 60, 80", 600, 0, "1", 32],
-    [["transformer", "ssm"], "nope", 64, 10, "5, 10, 15, 20, 30", 300, 0, "1", 32],
+    [["transformer"], "nope", 64, 10, "5, 10, 15, 20, 30", 300, 0, "1", 32],
 ]
 EXAMPLE_LABELS = ["Quick look: D = 64, lengths ≤ 10, 300 steps (about a minute)",
                   "The default: D = 64, lengths ≤ 20, tested to 80, 600 steps (a few minutes)",
                   "The paper's alphabet D = 26: bigram repeats limit the transformer",
                   "Bigger recurrent state: LSTM and LSTM with twice the state",
                   "RoPE instead of Hard-ALiBi: length generalisation breaks",
-                  "NoPE transformer against the diagonal SSM (slow)"]
-PRE_EXAMPLES = [["lookup", "10, 20, 40", 4, 0], ["copy_text", "20, 40, 80", 3, 0],
-                ["copy_shuffled", "20, 40, 80", 3, 0]]
-PRE_LABELS = ["Phone-book lookup, 10 to 40 entries", "Copy a SOTU passage, 20 to 80 words",
-              "Copy the same kind of passage with its words shuffled"]
+                  "NoPE transformer, quick settings: it learns more slowly than Hard-ALiBi"]
+PRE_EXAMPLES = [["lookup", "5, 10, 20", 3, 0], ["lookup", "10, 20, 40", 4, 0], ["copy_text", "10, 20, 40", 2, 0],
+                ["copy_shuffled", "10, 20, 40", 2, 0]]
+PRE_LABELS = ["Phone-book lookup, 5 to 20 entries (a minute or two)", "Lookup, 10 to 40 entries (several minutes)",
+              "Copy a SOTU passage, 10 to 40 words", "Copy the same kind of passage with its words shuffled"]
 TRAIN = Outputs("summary", "accuracy", "loss", "bits", "table", "samples", "csv", "json")
 PRE = Outputs("summary", "plot", "table", "csv", "json")
 TABLE_HEADERS = ["model", "parameters", "state numbers", "state bits", "50 % crossing L",
@@ -415,8 +436,8 @@ def _pretrained_panel(reg) -> None:
         models = gr.CheckboxGroup(lms, value=[m for m in default_models(reg) if m in lms], label="Models")
         task = gr.Radio(TASK_CHOICES, value="lookup", label="Task")
     with gr.Row():
-        sizes = gr.Textbox("10, 20, 40", label="Sizes (entries in the book, or words to copy)")
-        trials = gr.Number(4, precision=0, label="Prompts per size", minimum=1, maximum=50)
+        sizes = gr.Textbox("5, 10, 20", label="Sizes (entries in the book, or words to copy)")
+        trials = gr.Number(3, precision=0, label="Prompts per size", minimum=1, maximum=50)
         seed = gr.Number(0, precision=0, label="Seed")
     inputs = [models, task, sizes, trials, seed]
     ex = gr.Examples(PRE_EXAMPLES, inputs=[task, sizes, trials, seed], example_labels=PRE_LABELS,
