@@ -51,8 +51,9 @@ state byte, hardly better than an untrained model) while 1,000 and 10,000 genera
 helps slowly: at 1,500 steps (about 3 minutes per size) byte accuracy reaches 42 % on 1,000 programs and 33 % on
 10,000 (BPB 2.46 and 2.58, both still falling), while 100 programs stay at 22 % with BPB rising to 14.2. So at a fixed,
 small compute budget the mid-sized set wins: the paper's "more data, better" needs models trained to convergence.
-The model must carry a whole 16-byte state through one 64-wide patch vector to copy it; the paper's is 768 wide and
-trained far longer.
+Width is not what limits it here: a 128-wide model reaches the same 42 % on 1,000 programs at 1,500 steps. Training
+length is: the paper trains a 768-wide model for many epochs over 2.1 M programs, and reports a jump in accuracy
+after about epoch 11 on 10^5 programs.
 """
 LOSS_EXPLAIN = ("Training loss (nats per byte, mean over the batch's real bytes) at each step, and held-out bits per "
                 "byte per file type at each evaluation (step 0: the untrained model, about log₂ 257 = 8 bits). The "
