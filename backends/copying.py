@@ -512,12 +512,19 @@ def packaged_lms(reg: Any = None) -> list[str]:
     return [n for n in reg.lm_names() if "@" not in n and reg.spec(n).source != HUB]
 
 
+DEFAULT_MAX_BYTES = 1_000_000_000  # larger packaged models are one tick away, not in the default run
+
+
 def default_models(reg: Any = None) -> list[str]:
-    """The profile's chat and base models (tiny: SmolLM2-135M and Gemma 3 270M; cpu: the two Qwen coders)."""
+    """The profile's chat and base models that are under a gigabyte packaged (tiny: SmolLM2-135M and Gemma 3
+    270M; cpu: Qwen2.5-Coder 0.5B, as the 1.5B took most of a 17-minute lookup run on the busy 2-core machine),
+    or the base model alone when both are larger."""
     from backends.models import registry
 
     reg = reg or registry()
-    return list(dict.fromkeys(reg.slots[s] for s in ("chat", "base")))
+    names = list(dict.fromkeys(reg.slots[s] for s in ("chat", "base")))
+    small = [n for n in names if reg.spec(n).gguf_bytes < DEFAULT_MAX_BYTES]
+    return small or [reg.slots["base"]]
 
 
 def phone_book(rng: np.random.Generator, entries: int) -> list[tuple[str, str]]:

@@ -81,14 +81,16 @@ def test_greedy_string_accuracy_equals_decoding():
 
     from backends import _copying_nets as N
     from backends.decoding import Deadline
+    from backends.training import torch_threads
 
     torch.manual_seed(1)
     v = C.Vocab(3)
     model = N.CopyLSTM(v.size, 12)
     run = C.ArchRun("lstm", "lstm", "LSTM", 0, None, 12)
     settings = {"steps": 60, "lr": 1e-2, "batch_size": 16, "train_len": 3}
-    for _ in C._train_one(run, model, settings, v, 0, Deadline(None), lambda f, m: None):
-        pass
+    with torch_threads(1):  # one thread: two spin-waiting threads crawl on a busy 2-core machine
+        for _ in C._train_one(run, model, settings, v, 0, Deadline(None), lambda f, m: None):
+            pass
     strings = C.eval_strings_for(0, 3, 20, 3) + C.eval_strings_for(0, 6, 20, 3)
     greedy = [C.greedy_copy(model, s, v) == s for s in strings]
     acc, tok = C.evaluate(model, strings, v, batch=7)
@@ -153,6 +155,14 @@ def test_phone_book_prompt_and_judging():
     assert not right and part == pytest.approx(10 / 12)
     assert C._score_copy("a b c d", "a b  c d e") == (True, 1.0)
     assert C._score_copy("a b c d", "a b x d") == (False, 0.5)
+
+
+def test_default_models_leave_out_the_large_ones():
+    from backends.models import ModelRegistry
+
+    assert C.default_models(ModelRegistry("tiny")) == ["smollm2-135m-instruct", "gemma3-270m"]
+    assert C.default_models(ModelRegistry("cpu")) == ["qwen2.5-coder-0.5b"]
+    assert "qwen2.5-coder-1.5b" in C.packaged_lms(ModelRegistry("cpu"))
 
 
 def test_pretrained_run_mechanics(tiny_registry):
