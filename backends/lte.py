@@ -655,18 +655,21 @@ def train_lte_iter(heads: int = 4, rank: int = 8, merge_every: int = 10, steps: 
     """The comparison, streamed: yields an :class:`LTEResult` at the start and after every evaluation; the last one
     is the result. Full-rank, the single LoRA and LTE (and LTE at each of ``extra_merge_every``) advance together,
     the one furthest behind first. ``backend``/``workers``/``address``: where the LTE heads run (see
-    :func:`backends.sweeps.worker_pool`; ``threads``: torch threads per Ray worker, and in-process the threads this
-    call runs on). ``deadline`` ends the run with what has been evaluated; closing the generator stops it."""
+    :func:`backends.sweeps.worker_pool`; ``threads``: torch threads per Ray worker, and the threads this process
+    runs on, default one when the machine is busy, see :func:`backends.training.auto_threads`). ``deadline`` ends
+    the run with what has been evaluated; closing the generator stops it."""
     t0 = time.perf_counter()
     s = check_settings(network, heads, rank, alpha, merge_every, steps, batch, lr, lora_lr, others, seed, evals,
                        extra_merge_every, layers, hidden, seq_len, eval_blocks)
     backend, workers = sweeps.check_backend(backend, workers, max_workers=64)
     workers = min(workers, s.heads)
     dl = Deadline.of(deadline)
-    from backends.training import torch_threads
+    from backends.training import auto_threads, torch_threads
 
-    with torch_threads(threads if backend == "local" else None), contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         net = _Net(s)
+        # Tiny networks: one thread on a busy machine (two threads that wait on each other collapse, see training)
+        stack.enter_context(torch_threads(threads if threads is not None else auto_threads(net.plain)))
         main0 = net.main_state()
         m_total, m_lora, m_others = net.counts()
         cost = costs(m_total, m_lora, m_others, s)

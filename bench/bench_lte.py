@@ -1,11 +1,11 @@
 """LoRA-the-Explorer benchmark: full-rank vs one LoRA vs LTE from scratch at equal samples, toy and tiny LM.
 
-    .venv/bin/python bench/bench_lte.py [--quick] [--no-lm] [--seed 0] [--ray] [--json out.json]
+    .venv/bin/python bench/bench_lte.py [--quick] [--no-lm] [--lm-steps 400] [--seed 0] [--ray] [--json out.json]
 
 1. The least-squares toy (W 64 x 64): 8 heads x rank 8, T = 10 with T = 1 and 50 beside it, 600 steps x batch 32;
    then 4 heads x rank 8 (heads x rank below the width). Printed: final validation loss of each scheme, the best a
    single rank-8 LoRA can reach (Eckart-Young floor), and the ratios measured in the same run.
-2. (unless --no-lm) The tiny byte-level LM (2 x 64 LLaMA, SOTU): 4 heads x rank 8, T = 10, 300 steps x batch 16,
+2. (unless --no-lm) The tiny byte-level LM (2 x 64 LLaMA, SOTU): 4 heads x rank 8, T = 10, --lm-steps (400) x batch 16,
    with the other parameters averaged (the default), and 150 steps with them frozen (the choice measured).
 3. Communication and memory per the note's formulas for each run.
 4. (--ray) the toy's main run again with its heads on two local Ray workers: the same losses, and both timings.
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-lm", action="store_true")
     ap.add_argument("--ray", action="store_true", help="also run the toy's heads on two local Ray workers")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--lm-steps", type=int, default=400, help="steps of the LM run with averaged other parameters")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     q = 4 if args.quick else 1
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     out.append(report("toy, 4 heads x rank 8", lte.train_lte(heads=4, rank=8, merge_every=10, steps=600 // q,
                                                               batch=32, network="toy", **common)))
     if not args.no_lm:
-        for others, steps in (("average", 300), ("frozen", 150)):
+        for others, steps in (("average", args.lm_steps), ("frozen", 150)):
             r = lte.train_lte(heads=4, rank=8, merge_every=10, steps=steps // q, batch=16, network="lm",
                               others=others, **common)
             out.append(report(f"tiny LM 2 x 64, 4 heads x rank 8, T = 10, other parameters {others}", r))
