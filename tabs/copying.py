@@ -62,7 +62,10 @@ and the diagonal SSM in plain PyTorch is slow (minutes per hundred steps on two 
 20 and 40; Gemma 3 270M 100 % at all three (540 s for both on the busy machine). Cpu profile, 5 / 10 / 20
 entries, 3 prompts: Qwen2.5-Coder 1.5B 100 / 100 / 100 %, 0.5B 100 / 67 / 100 % (17 minutes for the two while
 other jobs held the cores, most of it the 1.5B, which is why only the 0.5B is ticked by default). All are
-transformers: this panel shows how lookup and copying
+transformers. Copying a held-out SOTU passage (tiny profile, 2 passages per size, 10 / 20 / 40 words, 155 s):
+SmolLM2 50 / 50 / 0 % exact (95 / 53 / 49 % of words before the first error), Gemma 50 / 100 / 50 %; with the
+words shuffled SmolLM2 50 / 0 / 50 %, Gemma 0 / 50 / 0 % (80 / 50 / 0 % of words): text without its language
+prior is harder to copy, the paper's trend, on two prompts a point. This panel shows how lookup and copying
 degrade with size in attention models; the paper's comparison with Mamba cannot be made here.
 """
 TRAIN_EXPLAIN = ("String accuracy (greedy decoding: the whole copy must be right) against the string length, one "
