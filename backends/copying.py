@@ -46,7 +46,7 @@ MAX_TEST_LEN = 400
 MAX_STEPS = 5000
 MAX_SCALE = 16
 # Defaults measured on the 2-core machine (see SCALE_NOTE in tabs/copying.py and bench/bench_copying.py).
-DEFAULTS = {"alphabet": 26, "d_model": 64, "layers": 2, "heads": 4, "batch_size": 64, "lr": 3e-3,
+DEFAULTS = {"alphabet": 64, "d_model": 64, "layers": 2, "heads": 4, "batch_size": 64, "lr": 3e-3,
             "eval_strings": 100, "bits_per_float": 32}
 
 ProgressFn = Callable[[float, str], None]
@@ -385,7 +385,7 @@ def check_copy_settings(arch: Any, train_len: Any, test_lens: Any, steps: Any, a
 
 def copy_experiment_iter(arch: Any = ("transformer", "lstm"), train_len: int = 20,
                          test_lens: Any = (10, 20, 40), steps: int = 300, seed: int = 0, *,
-                         alphabet: int = 26, position: str = "hard_alibi", d_model: int = 64, layers: int = 2,
+                         alphabet: int = 64, position: str = "hard_alibi", d_model: int = 64, layers: int = 2,
                          heads: int = 4, lstm_hidden: int | None = None, ssm_state: int = 16,
                          state_scales: Any = (1,), batch_size: int = 64, lr: float = 3e-3,
                          eval_strings: int = 100, bits_per_float: int = 32, samples: int = 3,
