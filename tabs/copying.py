@@ -342,6 +342,11 @@ def run_pretrained(models, task, sizes, trials, seed, progress: gr.Progress = gr
         raise InputError("Pick at least one model.")
     if isinstance(sizes, str):
         sizes = [p for p in sizes.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
+    if public_mode():  # a shared demo: prompts of a few thousand tokens at most, three models
+        sizes = [check_count(x, what="Each size (public demo)", low=1, high=60) for x in (sizes or [])]
+        trials = check_count(trials, what="Prompts per size (public demo)", low=1, high=5)
+        if len(models) > 3:
+            raise InputError("Pick at most 3 models on the public demo.")
     budget = min(limits().max_run_s, 600.0)
     last = None
     for res in C.pretrained_iter(task, list(models), sizes, trials, seed, deadline=Deadline(budget),
