@@ -69,6 +69,9 @@ bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_bitnet.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_dus.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_upcycling.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_copying.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_byte_model.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_lte.py
 
 # Regenerate the detector's benchmark texts and calibration (about 20 minutes on 2 cores).
 detector-benchmark: setup

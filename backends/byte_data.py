@@ -305,6 +305,8 @@ def reference_bpb(files: list[bytes]) -> dict[str, dict[str, float]]:
     """Compressed bits per byte of ``files``: ``per_file`` (each file compressed alone, summed: the same unit as
     the model's per-file BPB) and ``joined`` (all files in one stream: the compressor can learn across files,
     a kinder reference for small files)."""
+    if not isinstance(files, (list, tuple)) or not all(isinstance(f, (bytes, bytearray)) for f in files):
+        raise InputError("The compressor reference takes a list of files as bytes.")
     total = sum(len(f) for f in files) or 1
     per = {c: 0 for c in COMPRESSORS}
     for f in files:

@@ -126,15 +126,23 @@ def state_bits(floats: int, bits_per_float: int = 32) -> int:
     return int(floats) * int(bits_per_float)
 
 
+def _bound_args(bits: Any, alphabet: Any) -> tuple[float, int]:
+    return (check_number(bits, what="State bits", low=0, high=1e15),
+            check_count(alphabet, what="Alphabet size D", low=2, high=10**6))
+
+
 def thm27_error_bound(bits: float, length: int, alphabet: int) -> float:
     """Thm 2.7's lower bound on the copy error of any model whose state takes 2^bits values: 1 - |S| / D^L,
     clipped at 0 (the bound is vacuous while the state can hold every string)."""
-    gap = float(bits) - bits_to_copy(length, alphabet)  # log2(|S| / D^L)
+    bits, alphabet = _bound_args(bits, alphabet)
+    length = check_count(length, what="String length", low=1, high=10**9)
+    gap = bits - bits_to_copy(length, alphabet)  # log2(|S| / D^L)
     return 0.0 if gap >= 0 else -math.expm1(gap * math.log(2))
 
 
 def cor28_length(bits: float, alphabet: int) -> int:
     """The shortest L at which Cor 2.8 guarantees an error above 1/2: mem(S) < L log2 D - 1."""
+    bits, alphabet = _bound_args(bits, alphabet)
     return int(math.floor((bits + 1) / math.log2(alphabet))) + 1
 
 

@@ -112,4 +112,10 @@ SKIP: dict[str, str] = {
     "/dus_step0": "copies a model into a deeper one and scores held-out text; tests/app/test_dus_api.py",
     "/upcycling_compare": "trains dense and MoE models (minutes); covered by tests/app/test_upcycling_api.py",
     "/upcycling_step0": "upcycles a copy of a model and scores held-out text; tests/app/test_upcycling_api.py",
+    "/copying_train": "trains tiny models (30 s to minutes); covered by tests/app/test_copying_api.py",
+    "/copying_pretrained": "runs packaged LMs on long prompts (minutes); tests/app/test_copying_api.py",
+    "/byte_models_train": "trains a bGPT from scratch (minutes); covered by tests/app/test_byte_models_api.py",
+    "/byte_models_cpu": "trains one bGPT per data size (minutes); tests/app/test_byte_models_api.py",
+    "/byte_models_upload": "trains the quick model first when none was (about 20 s); tests/app/test_byte_models_api.py",
+    "/lte_run": "trains three ways from scratch (toy under a minute, LM minutes); covered by tests/app/test_lte_api.py",
 }

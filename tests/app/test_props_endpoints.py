@@ -103,6 +103,15 @@ CHEAP: dict[str, dict[str, object]] = {
     "/upcycling_compare": {"size": "2 layers x 64 (default)", "n_experts": 2, "budget_steps": 10, "extra_steps": 5},
     "/dus_step0": {"model": "smollm2-135m-instruct", "blocks": 1},
     "/upcycling_step0": {"model": "smollm2-135m-instruct", "blocks": 1},
+    # Endpoints of issue #20: the fewest steps on the smallest networks, in-process.
+    "/copying_train": {"archs": ["transformer", "lstm"], "alphabet": 8, "train_len": 4, "test_lens": "2, 4, 8",
+                       "steps": 5, "scales": "1", "bits": 32},
+    "/copying_pretrained": {"models": ["smollm2-135m-instruct"], "task": "lookup", "sizes": "3", "trials": 1},
+    "/byte_models_train": {"size": "2+1 layers x 64 (quick)", "steps": 2, "mixture": ["csv"]},
+    "/byte_models_cpu": {"sizes": "10", "steps": 1},
+    "/byte_models_upload": {"n_bytes": 1, "sample": "csv"},
+    "/lte_run": {"network": "toy", "heads": 2, "rank": 2, "merge_every": 2, "other_ts": "", "steps": 4, "batch": 4,
+                 "workers": 1, "backend": "in-process"},
 }
 
 

@@ -100,7 +100,10 @@ def _malformed_uploads() -> st.SearchStrategy:
 
 def _build() -> list[Prop]:
     from backends import bandits as B
+    from backends import byte_data as BD
+    from backends import byte_model as BM
     from backends import config, models, uploads
+    from backends import copying as CP
     from backends import cosine as C
     from backends import cot_decoding as CD
     from backends import detector as D
@@ -108,6 +111,7 @@ def _build() -> list[Prop]:
     from backends import ewok as E
     from backends import framing as F
     from backends import gptscore as G
+    from backends import lte as L
     from backends import rag as R
     from backends import selective as S
     from backends import training as T
@@ -254,6 +258,59 @@ def _build() -> list[Prop]:
         Prop("surgery.bitnet.twins", lambda v: twins(v[0], steps=v[1], seed=v[2]),
              st.tuples(st.one_of(st.none(), st.lists(P.count(16, 16), max_size=2), P.text_or_wrong(20)),
                        P.count(10, 10), P.count(0, 3)), 6, 60),
+        # ---- The from-scratch tabs of issue #20 (tiny settings: a hostile value must fail fast and clearly). ----
+        Prop("byte_data.check_mixture", lambda v: BD.check_mixture(v),
+             st.one_of(st.none(), P.text_or_wrong(30), st.lists(P.text_or_wrong(10), max_size=4),
+                       st.lists(P.choice(list(BD.FILE_TYPES)), max_size=6)), 100, 5),
+        Prop("byte_data.reference_bpb", lambda v: BD.reference_bpb(v),
+             st.one_of(st.lists(st.binary(max_size=300), max_size=4), P.text_or_wrong(20)), 40, 10),
+        Prop("byte_model.check_bytes", lambda v: BM.check_bytes(v),
+             st.one_of(st.binary(max_size=9000), P.text_or_wrong(200), P.bad_numbers()), 60, 5),
+        Prop("byte_model.analyze_bytes", lambda v: BM.analyze_bytes(v, _tiny_bgpt()),
+             st.one_of(st.binary(max_size=2000), P.text_or_wrong(100)), 20, 10),
+        Prop("byte_model.generate_bytes",
+             lambda v: BM.generate_bytes(v[0], v[1], model=_tiny_bgpt(), greedy=v[2], temperature=v[3], seed=v[4]),
+             st.tuples(st.binary(max_size=600), st.one_of(P.count(-2, 40), P.bad_numbers()), P.choice([True, False]),
+                       st.one_of(P.number(0, 3), P.bad_numbers()), st.one_of(P.count(-5, 2**32), P.bad_numbers())),
+             20, 20),
+        Prop("byte_model.cpu_experiment",
+             lambda v: BM.cpu_experiment(v[0], steps=v[1], seed=v[2], config=BM.ByteConfig(32, 1, 1, 2), heldout=3),
+             st.tuples(st.one_of(st.lists(P.count(-10, 12), max_size=2), P.text_or_wrong(20)), P.count(-2, 2),
+                       P.count(0, 3)), 8, 60),
+        Prop("byte_model.train_byte_model",
+             lambda v: BM.train_byte_model(v[0], seed=v[1], mixture=v[2], config=BM.ByteConfig(32, 1, 1, 2),
+                                           files_per_type=2, heldout_per_type=1),
+             st.tuples(P.count(-2, 2), P.count(0, 3),
+                       st.one_of(st.none(), P.text_or_wrong(20), st.lists(P.choice(list(BD.FILE_TYPES)), max_size=2))),
+             8, 60),
+        Prop("copying.copy_experiment",
+             lambda v: CP.copy_experiment(v[0], v[1], v[2], v[3], 0, alphabet=v[4], state_scales=v[5], position=v[6],
+                                          d_model=16, heads=2, batch_size=4, eval_strings=4),
+             st.tuples(st.one_of(P.text_or_wrong(20),
+                                 st.lists(P.choice(["transformer", "lstm", "ssm", "mamba", ""]), max_size=3)),
+                       st.one_of(P.count(-5, 300), P.bad_numbers(), P.text_or_wrong(5)),
+                       st.one_of(P.text_or_wrong(20), st.lists(P.count(-5, 500), max_size=30)), P.count(-3, 3),
+                       P.count(-2, 300), st.lists(P.count(-2, 20), max_size=3),
+                       st.one_of(P.choice(["hard_alibi", "nope", "alibi", "rope"]), P.text_or_wrong(10))), 25, 20),
+        Prop("copying.thm27_error_bound", lambda v: _bound_in_unit_interval(CP, *v),
+             st.tuples(P.number(0, 1e6), P.count(1, 10**4), P.count(2, 256)), 200, 5),
+        Prop("copying.lookup_experiment",
+             lambda v: CP.lookup_experiment(v[0], v[1], v[2], 0),
+             st.tuples(st.one_of(P.text_or_wrong(20), st.lists(P.text_or_wrong(20), max_size=2),
+                                 st.just(["smollm2-135m-instruct"])),
+                       st.one_of(P.count(-5, 5), P.count(6, 1000), P.text_or_wrong(10)), P.count(-1, 1)), 15, 60),
+        Prop("lte.check_settings",
+             lambda v: L.check_settings(network=v[0], heads=v[1], rank=v[2], alpha=v[3], merge_every=v[4],
+                                        steps=v[5], batch=v[6], others=v[7], extra_merge_every=v[8]),
+             st.tuples(st.one_of(P.choice(["toy", "lm"]), P.text_or_wrong(10)), *[st.one_of(P.count(-10, 10**9),
+                       P.bad_numbers()) for _ in range(2)], st.one_of(st.none(), P.number(-5, 1e5), P.bad_numbers()),
+                       *[st.one_of(P.count(-10, 10**9), P.bad_numbers()) for _ in range(3)],
+                       st.one_of(P.choice(["average", "frozen"]), P.text_or_wrong(10)),
+                       st.one_of(st.just(()), P.text_or_wrong(10), st.lists(P.count(-3, 100), max_size=3))),
+             200, 5),
+        Prop("lte.train_lte",
+             lambda v: L.train_lte(v[0], v[1], v[2], v[3], v[4], network="toy", batch=v[0] * 2, threads=1),
+             st.tuples(P.count(1, 3), P.count(1, 4), P.count(1, 5), P.count(1, 4), P.count(0, 2**31)), 10, 30),
     ]
 
 
@@ -283,6 +340,27 @@ def _tiny_scratch():
     return _tiny_scratch.v
 
 
+def _bound_in_unit_interval(CP, bits: float, length: int, alphabet: int) -> float:
+    """Thm 2.7's bound is a probability; Cor 2.8's length is the first L with bits < L log2 D - 1."""
+    import math
+
+    bound = CP.thm27_error_bound(bits, length, alphabet)
+    first = CP.cor28_length(bits, alphabet)
+    bits, alphabet = float(bits), int(alphabet)  # both calls accepted them as numbers
+    assert 0.0 <= bound <= 1.0
+    assert bits < first * math.log2(alphabet) - 1 and not bits < (first - 1) * math.log2(alphabet) - 1
+    return bound
+
+
+def _tiny_bgpt():
+    from backends import byte_model as BM
+
+    if not hasattr(_tiny_bgpt, "v"):
+        config = BM.ByteConfig(32, 1, 1, 2)
+        _tiny_bgpt.v = BM.TrainedByteModel("untrained 1+1 x 32", BM.build_net(config), config, "props")
+    return _tiny_bgpt.v
+
+
 def _tiny_data():
     from backends import training as T
 
@@ -294,7 +372,10 @@ PUBLIC_FUNCTIONS = _build()
 # Take loaded models or internal paths, not user input: tests/unit/test_lm.py, test_quantize.py, test_decoding.py,
 # test_cache.py, test_models.py.
 # metrics takes the numbers the backends computed (tests/unit/test_metrics.py).
-INFRASTRUCTURE = {"lm", "quantize", "decoding", "cache", "model_files", "model_specs", "metrics"}
+# _bgpt_net and _copying_nets are torch modules behind byte_model and copying (tests/unit/test_byte_model.py,
+# test_copying.py); sweeps' worker pool is driven by lte.train_lte.
+INFRASTRUCTURE = {"lm", "quantize", "decoding", "cache", "model_files", "model_specs", "metrics", "_bgpt_net",
+                  "_copying_nets"}
 
 
 def test_every_backend_module_is_covered():
