@@ -109,6 +109,25 @@ def cpu_state_span(data: bytes) -> tuple[int, int]:
     return PROGRAM_BYTES + STATE_BYTES, len(data)
 
 
+def rule_baselines(traces: list[bytes]) -> dict[str, float]:
+    """Byte-wise accuracy, on the state bytes after each step, of two rules that execute nothing: "copy" predicts
+    the previous state with the PC advanced; "copy + fetch" also reads the instruction register from the program
+    at the PC. What remains is execution itself: the accumulator and the written register (2 of 16 bytes)."""
+    right = {"copy": 0, "copy + fetch": 0}
+    total = 0
+    for f in traces:
+        a, b = cpu_state_span(f)
+        for i in range(a, b, STATE_BYTES):
+            prev, truth = bytearray(f[i - STATE_BYTES: i]), f[i: i + STATE_BYTES]
+            prev[0] = (prev[0] + 1) & 0xFF
+            right["copy"] += sum(x == y for x, y in zip(prev, truth))
+            pc = f[i - STATE_BYTES]
+            prev[2:6] = f[4 * pc: 4 * pc + 4]
+            right["copy + fetch"] += sum(x == y for x, y in zip(prev, truth))
+            total += STATE_BYTES
+    return {k: v / max(total, 1) for k, v in right.items()}
+
+
 def describe_instr(instr: bytes) -> str:
     """'ADD r1,r4' for 4 instruction bytes."""
     op, a, b, imm = instr[:4]

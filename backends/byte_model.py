@@ -357,6 +357,7 @@ class CpuScaling:
     stopped: str
     example: dict  # one held-out program: its states and the model's greedy prediction (the largest size)
     paper: dict = field(default_factory=lambda: dict(PAPER))
+    baselines: dict = field(default_factory=dict)  # byte_data.rule_baselines on the held-out programs
 
     @property
     def complete(self) -> bool:
@@ -370,7 +371,7 @@ class CpuScaling:
     def to_dict(self) -> dict:
         return {"points": [p.to_dict() for p in self.points], "final": self.final(), "sizes": self.sizes,
                 "settings": self.settings, "seconds": self.seconds, "stopped": self.stopped,
-                "example": self.example, "paper": self.paper}
+                "example": self.example, "paper": self.paper, "baselines": self.baselines}
 
 
 def cpu_scores(net: Any, traces: list[bytes]) -> dict[str, Any]:
@@ -434,6 +435,7 @@ def cpu_experiment_iter(sizes: Any = (100, 1000, 10000), steps: int = 600, seed:
     settings = {"steps": steps, "batch_size": batch_size, "lr": lr, "bits": bits, "heldout": heldout,
                 "registers": cpu.registers, "opcodes": list(D.OPCODES), "seed": seed, **dataclasses.asdict(cfg)}
     _, held = D.cpu_sets(0, heldout, seed, cpu)
+    baselines = D.rule_baselines(held)
     points: list[CpuPoint] = []
     example: dict = {}
     stopped = ""
@@ -460,7 +462,8 @@ def cpu_experiment_iter(sizes: Any = (100, 1000, 10000), steps: int = 600, seed:
                              list(losses), len(losses) * batch_size / n, time.perf_counter() - t1, stop)
             example = _cpu_example(held[0], scores["predictions"][0])
             stopped = stop
-            yield CpuScaling(points + [point], sizes, settings, time.perf_counter() - t0, stopped, example)
+            yield CpuScaling(points + [point], sizes, settings, time.perf_counter() - t0, stopped, example,
+                             baselines=baselines)
         points.append(point)
         remember(f"cpu-{_settings_key(n=n, **settings)}",
                  TrainedByteModel(f"bGPT on {n:,} toy-CPU programs ({len(losses)} steps, seed {seed})", net, cfg, ""))

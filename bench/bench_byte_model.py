@@ -48,6 +48,7 @@ def cpu(args: argparse.Namespace) -> dict:
     for f in res.final():
         print(f"{f['n_programs']:9,} {f['epochs']:7.1f} {f['accuracy']:9.1%} {f['state_accuracy']:7.1%} "
               f"{f['bpb']:6.3f} {f['seconds']:5.0f}")
+    print("Rules that execute nothing: " + ", ".join(f"{k} {v:.1%}" for k, v in res.baselines.items()))
     print(f"Paper: {B.PAPER['cpu_accuracy']}")
     return res.to_dict()
 

@@ -112,6 +112,22 @@ def test_cpu_trace_layout():
     assert b"".join(cpu.trace(prog, f[32:48])) == f[32:]
 
 
+def test_rule_baselines_leave_only_execution_to_learn():
+    cpu = D.ToyCPU(bits=4)
+    start = bytes([0] * 6 + [3, 9, 15, 0, 0, 0, 0, 0, 0, 0])
+    prog = [(2, 0, 1, 0), (7, 2, 0, 0)]  # ADD r0, r1 (12), then INC r2 (wraps to 0)
+    code = b"".join(bytes(i) for i in prog) + bytes([D.PAD]) * (D.PROGRAM_BYTES - 8)
+    trace = code + b"".join(cpu.trace(prog, start))
+    got = D.rule_baselines([trace])
+    # Step 1: copy misses the accumulator (0 -> 12), IR bytes op 0 -> 2 and b 0 -> 1, and r0 (3 -> 12): 12 of 16;
+    # fetch gets the IR right: 14. Step 2: copy misses the accumulator (12 -> 0), the IR's op, a and b, and r2: 11;
+    # fetch: 14. Byte-wise over both steps:
+    assert got == {"copy": (12 + 11) / 32, "copy + fetch": (14 + 14) / 32}
+    held = [D.cpu_file(random.Random(i)) for i in range(20)]
+    rules = D.rule_baselines(held)
+    assert 0.5 < rules["copy"] < rules["copy + fetch"] < 1
+
+
 def test_bmp_has_real_headers():
     f = D.bmp_file(random.Random(2))
     magic, size, _, _, offset = struct.unpack("<2sIHHI", f[:14])
@@ -170,6 +186,7 @@ def test_cpu_experiment_is_deterministic_and_scores_states():
     for p in a.points:
         assert 0 <= p.accuracy[-1] <= 1 and 0 <= p.state_accuracy[-1] <= p.accuracy[-1] and p.bpb[-1] > 0
     assert len(a.example["states"]) == 8 and len(a.example["predicted"]) == 8
+    assert a.baselines == D.rule_baselines(D.cpu_sets(0, 5, 0, D.ToyCPU())[1])
     json.dumps(a.to_dict())
 
 
