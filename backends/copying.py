@@ -612,9 +612,11 @@ def _check_models(models: Any) -> list[str]:
     from backends.models import registry
 
     reg = registry()
+    if models and not isinstance(models, (str, list, tuple)):
+        raise InputError(f"Models must be a model name or a list of names, got {type(models).__name__}.")
     names = default_models(reg) if not models else ([models] if isinstance(models, str) else list(models))
     known = packaged_lms(reg)
-    bad = [m for m in names if m not in known and m not in reg.lm_names()]
+    bad = [m for m in names if not isinstance(m, str) or (m not in known and m not in reg.lm_names())]
     if bad:
         raise InputError(f"Unknown model(s) {', '.join(map(str, bad))}: choose from {', '.join(known)}.")
     if len(names) > 6:

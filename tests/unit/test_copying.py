@@ -175,6 +175,10 @@ def test_pretrained_run_mechanics(tiny_registry):
     json.dumps(res.to_dict())
     with pytest.raises(InputError, match="Unknown model"):
         C.lookup_experiment(models=["no-such-model"], entries=(3,))
+    with pytest.raises(InputError, match="a model name or a list of names, got bool"):
+        C.lookup_experiment(models=True, entries=(3,))
+    with pytest.raises(InputError, match="Unknown model"):
+        C.lookup_experiment(models=[3], entries=(3,))
     with pytest.raises(InputError, match="Phone-book entries must be between 3 and 400"):
         C.lookup_experiment(models=["tiny-a"], entries=(1000,))
     with pytest.raises(InputError, match="Task must be one of"):
