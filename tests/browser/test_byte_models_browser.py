@@ -10,7 +10,7 @@ pytestmark = pytest.mark.browser
 def test_byte_models_quick_example_then_a_file(page, artifacts):
     open_tab(page, "Byte models")
     page.get_by_text("Quick: small model, 60 steps (~20 s)").click()
-    page.get_by_text("Done in").first.wait_for(timeout=120_000)
+    page.get_by_text("Done in").filter(visible=True).first.wait_for(timeout=120_000)
     no_error_toast(page)
     assert page.get_by_text("bGPT beats the best per-file compressor on").count() >= 1
     assert drawn_plots(page, 2).count() >= 2

@@ -12,9 +12,9 @@ def test_copying_training_end_to_end(page, artifacts):
     page.get_by_label("Alphabet size D").fill("16")
     page.get_by_label("Training lengths up to").fill("6")
     page.get_by_label("Test lengths").fill("3, 6, 12")
-    page.get_by_label("Training steps").fill("40")
+    page.get_by_label("Training steps", exact=True).fill("40")
     page.get_by_role("button", name="Train and test", exact=True).click()
-    page.get_by_text("Done in").first.wait_for(timeout=120_000)
+    page.get_by_text("Done in").filter(visible=True).first.wait_for(timeout=120_000)
     no_error_toast(page)
     assert page.get_by_text("At L = 12 (beyond training) the transformer").count() >= 1
     plots = drawn_plots(page, 3)

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.browser
 def test_lte_toy_example_end_to_end(page, artifacts):
     open_tab(page, "Parallel low-rank training")
     page.get_by_text("Toy, 4 heads x rank 8 (heads x rank < width: slower)").click()
-    page.get_by_text("Done in").first.wait_for(timeout=120_000)
+    page.get_by_text("Done in").filter(visible=True).first.wait_for(timeout=120_000)
     no_error_toast(page)
     assert page.get_by_text("Final validation loss").count() >= 1
     assert page.get_by_text("One rank-8 LoRA can at best reach").count() >= 1
