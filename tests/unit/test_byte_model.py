@@ -20,13 +20,7 @@ from backends.config import InputError
 TINY = B.ByteConfig(hidden=32, patch_layers=1, byte_layers=1, heads=2, max_patches=64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread (two threads on a busy two-core machine are far slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

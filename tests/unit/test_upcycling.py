@@ -13,13 +13,7 @@ from tests.fakes import tiny_llama, tiny_lm
 H = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread. Two threads on a busy two-core machine made each op up to 300x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _distinct_experts(n, seed=0):
