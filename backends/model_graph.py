@@ -1,0 +1,605 @@
+"""A graph of models in the manner of Octopus v4 (Chen & Li 2024): a router picks a specialist for each query.
+
+The graph G = (N, E) has one master node (the router) and worker nodes, each a registry model with a declared
+speciality, described like a function docstring together with the prompt template it is given
+(assets/model_graph/nodes.json; users may add nodes). An edge master -> worker says the router may send a query
+there. One step through the graph factorises as
+
+    P(y | q; G) = P(worker, q_h | q; master) * P(y | q_h; worker)
+
+where q_h is the query rewritten for the worker: here the worker's prompt template filled with the query.
+
+Routers (each maps queries to a worker; compared by measurement on the held-out part of the routing set,
+assets/model_graph/routing.jsonl, built by scripts/build_routing_set.py):
+
+- ``logreg-<embedder>``: logistic regression on sentence embeddings, trained here on the training split;
+- ``centroid-<embedder>``: nearest class centroid of the same embeddings;
+- ``similarity-<embedder>``: cosine similarity of the query to each node's description (no training);
+- ``prompt``: an LM reads every node's description and names one; we read its next-token distribution
+  over the option numbers (one forward pass per query, the prompt shown verbatim);
+- the oracle (the routing set's label) gives the upper bound in end-to-end comparisons.
+
+Octopus' own router, a small LM fine-tuned to emit one new "functional token" per worker, is not built yet.
+
+``route(query)`` routes one query and (by default) answers it with the chosen worker: an LM node decodes
+the rewritten query in its chat template; the ``sotu`` node answers through :mod:`backends.rag` with its
+model as the reader. Every LM call is recorded with its prompt and output.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from backends.config import InputError, check_count, check_text, limits
+from backends.decoding import Deadline, chat_ids, chat_text, decode, embed, prefill
+
+if TYPE_CHECKING:
+    from backends.models import LoadedModel
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "model_graph"
+NODES_PATH = ASSETS / "nodes.json"
+ROUTING_PATH = ASSETS / "routing.jsonl"
+KINDS = ("lm", "rag")
+SPLITS = ("train", "test")
+MAX_QUERY_CHARS = 2_000
+EMBEDDERS = {"minilm": "all-minilm-l6-v2", "mpnet": "all-mpnet-base-v2"}
+ROUTERS = ("logreg-minilm", "centroid-minilm", "similarity-minilm", "logreg-mpnet", "centroid-mpnet",
+           "similarity-mpnet", "prompt")
+DEFAULT_ROUTER = "logreg-minilm"  # chosen by measurement, see README of the closing note / RoutingReport
+PROMPT_ROUTER_ROWS = 8  # queries per forward pass of the prompt router
+ProgressFn = Callable[[float, str], None]
+
+
+# ----- the graph --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Node:
+    """A worker: a model with a speciality, described like a function with its prompt template."""
+
+    name: str  # short id, also the functional token's name ("arithmetic")
+    speciality: str  # one line
+    description: str  # what it does and when to use it (the docstring)
+    template: str  # the prompt the worker gets; "{query}" marks the query
+    models: dict[str, str]  # profile -> registry name or slot of the model that does the work
+    kind: str = "lm"  # "lm" (chat-template decoding) or "rag" (retrieval over the SOTU corpus, then reading)
+    system: str | None = None  # system turn of an LM node
+    max_new_tokens: int = 96
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise InputError(f"A node name must be a word of letters, digits, - or _, got {self.name!r}.")
+        if self.kind not in KINDS:
+            raise InputError(f"Node {self.name!r}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}.")
+        if "{query}" not in self.template:
+            raise InputError(f"Node {self.name!r}: its template must contain {{query}}, where the query goes.")
+        if not self.models:
+            raise InputError(f"Node {self.name!r} names no model.")
+
+    def model_for(self, profile: str) -> str:
+        """The registry name or slot for a profile (a node declared for other profiles: the chat slot)."""
+        return self.models.get(profile) or self.models.get("*") or "chat"
+
+    def rewrite(self, query: str) -> str:
+        """q_h: the query in this node's template (replace, not str.format: queries may hold braces)."""
+        return self.template.replace("{query}", query)
+
+    def docstring(self) -> str:
+        """The node as a function with a docstring, the form the router's prompt lists."""
+        return (f"def {self.name.replace('-', '_')}(query: str) -> str:\n"
+                f'    """{self.speciality.capitalize()}. {self.description}\n\n'
+                f"    Prompt template: {self.template!r}\n"
+                f'    """')
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Worker nodes and the edges the master may follow (master -> worker)."""
+
+    nodes: tuple[Node, ...]
+    edges: tuple[tuple[str, str], ...]
+    master: str = "router"
+
+    def __post_init__(self) -> None:
+        names = [n.name for n in self.nodes]
+        if len(set(names)) != len(names):
+            raise InputError(f"Node names must be unique, got {names}.")
+        if self.master in names:
+            raise InputError(f"A worker cannot be named {self.master!r}, the master's name.")
+        known = set(names) | {self.master}
+        for a, b in self.edges:
+            if a not in known or b not in known:
+                raise InputError(f"Edge {a} -> {b} names a node the graph lacks; nodes: {', '.join(sorted(known))}.")
+
+    @property
+    def names(self) -> list[str]:
+        return [n.name for n in self.nodes]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise InputError(f"Unknown node {name!r}; nodes: {', '.join(self.names)}.")
+
+    def neighbours(self, of: str | None = None) -> list[str]:
+        """Workers an edge from ``of`` (default: the master) reaches, in node order."""
+        of = of or self.master
+        targets = {b for a, b in self.edges if a == of}
+        return [n for n in self.names if n in targets]
+
+    def with_node(self, node: Node) -> "Graph":
+        """A new graph with ``node`` added (or replacing one of its name) and an edge from the master."""
+        nodes = tuple(n for n in self.nodes if n.name != node.name) + (node,)
+        edges = tuple(e for e in self.edges if node.name not in e) + ((self.master, node.name),)
+        return Graph(nodes, edges, self.master)
+
+    def to_dict(self) -> dict:
+        return {"master": self.master, "nodes": [n.to_dict() for n in self.nodes],
+                "edges": [list(e) for e in self.edges]}
+
+
+def node_from_dict(d: dict) -> Node:
+    return Node(name=d["name"], speciality=d["speciality"], description=d["description"], template=d["template"],
+                models=dict(d["models"]), kind=d.get("kind", "lm"), system=d.get("system"),
+                max_new_tokens=int(d.get("max_new_tokens", 96)))
+
+
+def load_graph(path: Path = NODES_PATH) -> Graph:
+    """The built-in graph: every node of the asset, each reachable from the master."""
+    d = json.loads(Path(path).read_text())
+    master = d.get("master", "router")
+    nodes = tuple(node_from_dict(n) for n in d["nodes"])
+    return Graph(nodes, tuple((master, n.name) for n in nodes), master)
+
+
+def user_node(name: str, model: str, speciality: str, description: str = "", template: str = "{query}",
+              system: str | None = None, max_new_tokens: int = 96) -> Node:
+    """A node for one of the registry's models (the user's additions), checked against the registry."""
+    from backends.models import registry
+
+    name = check_text(name, what="Node name", lim=None)
+    speciality = check_text(speciality, what="Speciality", lim=None)
+    reg = registry()
+    resolved = reg.resolve(check_text(model, what="Model", lim=None))
+    if not reg.spec(resolved).is_lm:
+        raise InputError(f"{resolved} is an embedder, not a language model: a worker has to write answers.")
+    return Node(name, speciality, (description or speciality).strip(), template, {"*": resolved},
+                system=system, max_new_tokens=check_count(max_new_tokens, what="Token limit", low=1,
+                                                           high=limits().max_new_tokens))
+
+
+# ----- the routing set --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Query:
+    query: str
+    node: str  # the node that should get it
+    split: str  # "train" or "test"
+    group: str = ""  # its template or source question: the split holds out whole groups
+    source: str = ""
+
+
+def load_routing_set(path: Path = ROUTING_PATH, split: str | None = None) -> list[Query]:
+    """The generated routing set (scripts/build_routing_set.py), optionally one split."""
+    if split is not None and split not in SPLITS:
+        raise InputError(f"split must be one of {', '.join(SPLITS)} or None, got {split!r}.")
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    out = [Query(r["query"], r["node"], r["split"], r.get("group", ""), r.get("source", "")) for r in rows]
+    return [q for q in out if split is None or q.split == split]
+
+
+def check_query(query: object) -> str:
+    q = check_text(query, what="Query")
+    if len(q) > MAX_QUERY_CHARS:
+        raise InputError(f"The query is {len(q):,} characters long; keep it under {MAX_QUERY_CHARS:,}.")
+    return q
+
+
+# ----- routers ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Routing:
+    """A router's decisions on a batch of queries."""
+
+    nodes: list[str]  # chosen node per query
+    scores: np.ndarray  # (n_queries, n_candidates) the router's score per candidate node (probability or cosine)
+    candidates: list[str]  # the nodes the scores' columns stand for
+    calls: list[dict]  # the LM calls made (prompt router): model, prompt, output, seconds
+    seconds: float
+
+
+class Router:
+    """Maps queries to one of a graph's nodes. Subclasses set ``name`` and ``models`` and implement ``_scores``."""
+
+    name = "router"
+    trained_on = 0  # training queries (0: untrained)
+
+    def __init__(self) -> None:
+        self.models: list[str] = []
+
+    def fit(self, queries: Sequence[str], labels: Sequence[str], graph: Graph) -> "Router":
+        return self
+
+    def route(self, queries: Sequence[str], graph: Graph, deadline: Deadline | None = None) -> Routing:
+        t0 = time.perf_counter()
+        candidates = graph.neighbours()
+        if not candidates:
+            raise InputError("The graph's master has no edges: add a node before routing.")
+        scores, calls = self._scores(list(queries), graph, candidates, deadline or Deadline(None))
+        picked = [candidates[int(i)] for i in np.argmax(scores, axis=1)] if len(queries) else []
+        return Routing(picked, scores, candidates, calls, time.perf_counter() - t0)
+
+    def _scores(self, queries: list[str], graph: Graph, candidates: list[str],
+                deadline: Deadline) -> tuple[np.ndarray, list[dict]]:
+        raise NotImplementedError
+
+
+def _embedder(name: "str | LoadedModel") -> "LoadedModel":
+    from backends.models import LoadedModel, registry
+
+    if isinstance(name, LoadedModel):
+        return name
+    reg = registry()
+    return reg.get(reg.resolve(EMBEDDERS.get(name, name), "embedder"))
+
+
+class EmbeddingClassifier(Router):
+    """Logistic regression ("logreg") or nearest centroid ("centroid") on unit sentence embeddings."""
+
+    def __init__(self, embedder: "str | LoadedModel" = "minilm", method: str = "logreg", c: float = 10.0):
+        super().__init__()
+        if method not in ("logreg", "centroid"):
+            raise InputError(f"method must be logreg or centroid, got {method!r}.")
+        self.emb = _embedder(embedder)
+        self.method, self.c = method, c
+        short = next((k for k, v in EMBEDDERS.items() if v == self.emb.name), self.emb.name)
+        self.name = f"{method}-{short}"
+        self.models = [self.emb.name]
+        self.classes: list[str] = []
+        self.centroids: np.ndarray | None = None
+        self.clf: Any = None
+
+    def fit(self, queries: Sequence[str], labels: Sequence[str], graph: Graph) -> "EmbeddingClassifier":
+        x = embed(self.emb, list(queries), what="queries")
+        y = np.asarray(list(labels))
+        self.classes = sorted(set(labels))
+        if len(self.classes) < 2:
+            raise InputError("A routing classifier needs training queries of at least two nodes.")
+        if self.method == "centroid":
+            self.centroids = np.stack([x[y == c].mean(0) for c in self.classes])
+            self.centroids /= np.maximum(np.linalg.norm(self.centroids, axis=1, keepdims=True), 1e-12)
+        else:
+            from sklearn.linear_model import LogisticRegression
+
+            self.clf = LogisticRegression(C=self.c, max_iter=2000).fit(x, y)
+            self.classes = [str(c) for c in self.clf.classes_]
+        self.trained_on = len(y)
+        return self
+
+    def _scores(self, queries, graph, candidates, deadline):
+        if not self.trained_on:
+            raise InputError(f"Router {self.name} is not trained: call fit() (or use trained_router()).")
+        x = embed(self.emb, queries, what="queries", deadline=deadline)
+        own = (x @ self.centroids.T) if self.method == "centroid" else self.clf.predict_proba(x)
+        # Columns in the graph's candidate order; a node the classifier never saw scores -inf.
+        out = np.full((len(queries), len(candidates)), -np.inf, dtype=np.float64)
+        for j, c in enumerate(candidates):
+            if c in self.classes:
+                out[:, j] = own[:, self.classes.index(c)]
+        return out, []
+
+
+class SimilarityRouter(Router):
+    """Cosine similarity of the query to each node's speciality and description (nothing trained)."""
+
+    def __init__(self, embedder: "str | LoadedModel" = "minilm"):
+        super().__init__()
+        self.emb = _embedder(embedder)
+        short = next((k for k, v in EMBEDDERS.items() if v == self.emb.name), self.emb.name)
+        self.name, self.models = f"similarity-{short}", [self.emb.name]
+
+    def _scores(self, queries, graph, candidates, deadline):
+        docs = [f"{graph.node(c).speciality}. {graph.node(c).description}" for c in candidates]
+        x = embed(self.emb, queries + docs, what="texts", deadline=deadline)
+        return (x[: len(queries)] @ x[len(queries):].T).astype(np.float64), []
+
+
+PROMPT_ROUTER_SYSTEM = "You route requests to the right specialist. Reply with one number only."
+
+
+def router_prompt(query: str, graph: Graph, candidates: Sequence[str]) -> str:
+    """The prompt router's user turn: every candidate as a numbered function with its docstring, then the query."""
+    lines = ["Each function below is a specialist model. Which one should answer the request?", ""]
+    for i, c in enumerate(candidates, 1):
+        n = graph.node(c)
+        lines.append(f"{i}. {n.name}: {n.speciality}. {n.description}")
+    lines += ["", f"Request: {query}", "", f"Answer with the number (1-{len(candidates)}) of the best function."]
+    return "\n".join(lines)
+
+
+def option_token_ids(lm: "LoadedModel", n: int) -> list[int]:
+    """The token id of each option number "1".."n" (each must be a single token)."""
+    if n > 9:
+        raise InputError(f"The prompt router lists at most 9 nodes, the graph's master has {n}.")
+    ids = []
+    for i in range(1, n + 1):
+        toks = lm.tokenizer.encode(str(i), add_special_tokens=False)
+        if len(toks) != 1:
+            raise InputError(f"{lm.name} spells the option {i} in {len(toks)} tokens; the prompt router needs one.")
+        ids.append(int(toks[0]))
+    return ids
+
+
+class PromptRouter(Router):
+    """An LM reads the candidates' descriptions and names one: the argmax of its next-token distribution over
+    the option numbers (constrained to them, so every answer is a valid node)."""
+
+    def __init__(self, model: "str | LoadedModel | None" = None):
+        super().__init__()
+        from backends.models import loaded
+
+        self.lm = loaded(model, "chat")
+        self.name, self.models = "prompt", [self.lm.name]
+
+    def _scores(self, queries, graph, candidates, deadline):
+        import torch
+
+        options = option_token_ids(self.lm, len(candidates))
+        out = np.zeros((len(queries), len(candidates)))
+        calls = []
+        for start in range(0, len(queries), PROMPT_ROUTER_ROWS):
+            deadline.check("Routing ran past the request's time budget; send fewer queries.")
+            chunk = queries[start:start + PROMPT_ROUTER_ROWS]
+            t0 = time.perf_counter()
+            prompts = [router_prompt(q, graph, candidates) for q in chunk]
+            state = prefill(self.lm, [chat_ids(self.lm, p, system=PROMPT_ROUTER_SYSTEM) for p in prompts])
+            logp = torch.log_softmax(state.logits, dim=-1)[:, options]
+            probs = torch.softmax(logp, dim=-1).numpy()  # renormalised over the options
+            out[start:start + len(chunk)] = probs
+            each = (time.perf_counter() - t0) / len(chunk)
+            for p, row in zip(prompts, probs):
+                calls.append({"model": self.lm.name, "role": "router",
+                              "prompt": chat_text(self.lm, p, system=PROMPT_ROUTER_SYSTEM),
+                              "output": str(int(np.argmax(row)) + 1), "seconds": round(each, 4)})
+        return out, calls
+
+
+def make_router(name: str, *, model: "str | LoadedModel | None" = None) -> Router:
+    """An untrained router by name (see ROUTERS); ``model`` is the prompt router's LM (default: the chat slot)."""
+    if name == "prompt":
+        return PromptRouter(model)
+    method, _, emb = name.partition("-")
+    if method in ("logreg", "centroid") and emb:
+        return EmbeddingClassifier(emb, method)
+    if method == "similarity" and emb:
+        return SimilarityRouter(emb)
+    raise InputError(f"Unknown router {name!r}; routers: {', '.join(ROUTERS)}.")
+
+
+_trained: dict[tuple, Router] = {}
+_trained_lock = threading.Lock()
+
+
+def _set_key(queries: Sequence[Query]) -> str:
+    h = hashlib.sha256()
+    for q in queries:
+        h.update(f"{q.query}\t{q.node}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def trained_router(name: str | Router | None = None, graph: Graph | None = None, *,
+                   train: Sequence[Query] | None = None, model: "str | LoadedModel | None" = None) -> Router:
+    """A router ready to route: trained once per (name, models, training set) in this process and kept.
+
+    ``train``: the training queries (default: the routing set's train split, restricted to the graph's nodes)."""
+    if isinstance(name, Router):
+        return name
+    graph = graph or load_graph()
+    name = name or DEFAULT_ROUTER
+    if name not in ROUTERS:
+        raise InputError(f"Unknown router {name!r}; routers: {', '.join(ROUTERS)}.")
+    router = make_router(name, model=model)
+    if not isinstance(router, EmbeddingClassifier):
+        return router
+    rows = [q for q in (train if train is not None else load_routing_set(split="train")) if q.node in graph.names]
+    key = (name, tuple(router.models), _set_key(rows))
+    with _trained_lock:
+        if key not in _trained:
+            _trained[key] = router.fit([q.query for q in rows], [q.node for q in rows], graph)
+        return _trained[key]
+
+
+# ----- routing and answering --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Route:
+    """One query through the graph: the node chosen, the query rewritten for it, and its answer."""
+
+    query: str
+    node: str
+    rewritten: str  # q_h, the query in the node's template
+    answer: str | None  # None when route(..., answer=False)
+    router: str
+    scores: dict[str, float]  # the router's score per candidate node
+    models: dict[str, list[str] | str]  # "router": models the router used; "worker": the worker's model
+    calls: list[dict]  # every LM call: model, role, prompt (verbatim), output, seconds
+    route_seconds: float
+    answer_seconds: float
+    seconds: float
+    extra: dict = field(default_factory=dict)  # the RAG node's passages, say
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _profile() -> str:
+    from backends.models import registry
+
+    return registry().profile
+
+
+def worker_model(node: Node, profile: str | None = None) -> "LoadedModel":
+    """The loaded model of a node (its registry name or slot for the profile)."""
+    from backends.models import registry
+
+    reg = registry()
+    name = node.model_for(profile or reg.profile)
+    return reg.get(reg.resolve(name, "chat" if node.kind == "lm" else "reader"))
+
+
+def answer_with(node: Node, rewritten: str, lm: "LoadedModel", *, max_new_tokens: int | None = None,
+                deadline: Deadline | None = None) -> tuple[str, list[dict], dict]:
+    """The worker's answer to q_h: (text, the LM calls, extra). An LM node decodes greedily in its chat
+    template; the RAG node retrieves from the SOTU index and reads the top passage with ``lm``."""
+    deadline = deadline or Deadline(None)
+    limit = min(max_new_tokens or node.max_new_tokens, limits().max_new_tokens)
+    t0 = time.perf_counter()
+    if node.kind == "rag":
+        from backends import rag
+
+        a = rag.answer(rag.build_index(), rewritten, mode="top1", k=3, max_new_tokens=limit, lm=lm,
+                       time_budget_s=None if deadline.seconds is None else max(1.0, deadline.remaining()))
+        prompt = rag.prompt_text(rewritten, a.passages[0].passage) if a.passages else rewritten
+        call = {"model": lm.name, "role": "worker", "prompt": chat_text(lm, prompt, plain_suffix="\nAnswer:"),
+                "output": a.text, "seconds": round(time.perf_counter() - t0, 4)}
+        extra = {"passages": [{"title": h.passage.title, "score": round(float(h.score), 4)} for h in a.retrieved]}
+        return a.text, [call], extra
+    ids = chat_ids(lm, rewritten, system=node.system)
+    out = decode(lm, [ids], limit, deadline=deadline)
+    text = lm.tokenizer.decode(out.ids[0], skip_special_tokens=True).strip()
+    call = {"model": lm.name, "role": "worker", "prompt": chat_text(lm, rewritten, system=node.system),
+            "output": text, "seconds": round(time.perf_counter() - t0, 4)}
+    return text, [call], {}
+
+
+def route(query: str, *, router: str | Router | None = None, answer: bool = True, graph: Graph | None = None,
+          max_new_tokens: int | None = None, time_budget_s: float | None = None) -> Route:
+    """Route one query through the graph and (``answer``) answer it with the chosen worker.
+
+    ``router``: a name from ROUTERS (default :data:`DEFAULT_ROUTER`, trained at first use) or a Router.
+    ``graph``: default the built-in one (:func:`load_graph`). ``time_budget_s``: None runs to the end.
+    """
+    query = check_query(query)
+    if max_new_tokens is not None:
+        max_new_tokens = check_count(max_new_tokens, what="Answer token limit", low=1, high=limits().max_new_tokens)
+    graph = graph or load_graph()
+    r = trained_router(router, graph)
+    deadline = Deadline(time_budget_s)
+    t0 = time.perf_counter()
+    routing = r.route([query], graph, deadline)
+    route_s = time.perf_counter() - t0
+    node = graph.node(routing.nodes[0])
+    rewritten = node.rewrite(query)
+    scores = {c: float(s) for c, s in zip(routing.candidates, routing.scores[0])}
+    text, calls, extra, worker, answer_s = None, list(routing.calls), {}, node.model_for(_profile()), 0.0
+    if answer:
+        lm = worker_model(node)
+        worker = lm.name
+        t1 = time.perf_counter()
+        text, worker_calls, extra = answer_with(node, rewritten, lm, max_new_tokens=max_new_tokens, deadline=deadline)
+        calls += worker_calls
+        answer_s = time.perf_counter() - t1
+    return Route(query, node.name, rewritten, text, r.name, scores, {"router": list(r.models), "worker": worker},
+                 calls, route_s, answer_s, time.perf_counter() - t0, extra)
+
+
+def single_model(query: str, model: "str | LoadedModel | None" = None, *, max_new_tokens: int = 128,
+                 time_budget_s: float | None = None) -> Route:
+    """The baseline: the query as it is, to one model (default: the chat slot), no routing."""
+    from backends.models import loaded
+
+    query = check_query(query)
+    lm = loaded(model, "chat")
+    plain = Node("single", "everything", "Answers every query.", "{query}", {"*": lm.name})
+    t0 = time.perf_counter()
+    text, calls, _ = answer_with(plain, query, lm, max_new_tokens=max_new_tokens, deadline=Deadline(time_budget_s))
+    s = time.perf_counter() - t0
+    return Route(query, "single", query, text, "none", {}, {"router": [], "worker": lm.name}, calls, 0.0, s, s)
+
+
+# ----- evaluation -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RoutingReport:
+    """Routing accuracy of several routers on one split of the routing set."""
+
+    split: str
+    n: int
+    nodes: list[str]
+    accuracy: dict[str, float]  # router -> share of queries sent to their labelled node
+    per_node: dict[str, dict[str, float]]  # router -> node -> accuracy on that node's queries
+    confusion: dict[str, list[list[int]]]  # router -> [true node][chosen node] counts, in ``nodes`` order
+    seconds: dict[str, float]  # router -> seconds to route the split (training excluded)
+    train_seconds: dict[str, float]  # router -> seconds to train (0 for untrained routers)
+    models: dict[str, list[str]]  # router -> models it used
+    trained_on: dict[str, int]  # router -> training queries
+    errors: list[dict]  # per router, the queries it got wrong: router, query, gold, chosen
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def evaluate_routing(routers: Sequence[str | Router] = ("logreg-minilm", "centroid-minilm", "similarity-minilm"), *,
+                     split: str = "test", graph: Graph | None = None, queries: Sequence[Query] | None = None,
+                     prompt_model: "str | LoadedModel | None" = None, progress: ProgressFn | None = None,
+                     time_budget_s: float | None = None) -> RoutingReport:
+    """Each router's accuracy on a split of the routing set (classifiers are trained on the train split)."""
+    graph = graph or load_graph()
+    rows = [q for q in (queries if queries is not None else load_routing_set(split=split)) if q.node in graph.names]
+    if not rows:
+        raise InputError("No routing queries for the graph's nodes in that split.")
+    deadline = Deadline(time_budget_s)
+    nodes = graph.neighbours()
+    acc, per_node, conf, secs, train_s, used, trained, errors = {}, {}, {}, {}, {}, {}, {}, []
+    for i, spec in enumerate(routers):
+        if progress:
+            progress(i / len(routers), f"Router {spec if isinstance(spec, str) else spec.name}")
+        t0 = time.perf_counter()
+        r = trained_router(spec, graph, model=prompt_model)
+        train_s[r.name] = round(time.perf_counter() - t0, 3)
+        out = r.route([q.query for q in rows], graph, deadline)
+        secs[r.name] = round(out.seconds, 3)
+        hits = [p == q.node for p, q in zip(out.nodes, rows)]
+        acc[r.name] = float(np.mean(hits))
+        per_node[r.name] = {n: float(np.mean([h for h, q in zip(hits, rows) if q.node == n]))
+                            for n in nodes if any(q.node == n for q in rows)}
+        m = np.zeros((len(nodes), len(nodes)), dtype=int)
+        for p, q in zip(out.nodes, rows):
+            m[nodes.index(q.node), nodes.index(p)] += 1
+        conf[r.name] = m.tolist()
+        used[r.name], trained[r.name] = list(r.models), r.trained_on
+        errors += [{"router": r.name, "query": q.query, "gold": q.node, "chosen": p}
+                   for p, q in zip(out.nodes, rows) if p != q.node]
+    if progress:
+        progress(1.0, "Routing evaluated")
+    return RoutingReport(split, len(rows), nodes, acc, per_node, conf, secs, train_s, used, trained, errors)
+
+
+def memory_cost(graph: Graph | None = None, *, load: bool = False) -> dict:
+    """What keeping the graph's worker models loaded costs, from the registry's own figures.
+
+    ``load``: load every worker first (minutes on first use); otherwise only the ones loaded so far count.
+    Returns per model its memory (MB), parameters and load time, the total, and the largest single model
+    (the cost of sending everything to one model)."""
+    from backends.models import registry
+
+    graph = graph or load_graph()
+    reg = registry()
+    names = []
+    for n in graph.nodes:
+        name = reg.resolve(n.model_for(reg.profile), "chat" if n.kind == "lm" else "reader")
+        if name not in names:
+            names.append(name)
+        if load:
+            reg.get(name)
+    info = {d["name"]: d for d in reg.loaded()}
+    rows = [{"model": m, "loaded": m in info, **({k: info[m][k] for k in ("memory_mb", "params_m", "load_s", "weights")}
+                                                 if m in info else {})} for m in names]
+    total = sum(r.get("memory_mb", 0.0) for r in rows)
+    largest = max((r.get("memory_mb", 0.0) for r in rows), default=0.0)
+    return {"profile": reg.profile, "models": rows, "total_mb": round(total, 1), "largest_mb": round(largest, 1),
+            "all_loaded": all(r["loaded"] for r in rows)}
