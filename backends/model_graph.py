@@ -19,7 +19,11 @@ assets/model_graph/routing.jsonl, built by scripts/build_routing_set.py):
   over the option numbers (one forward pass per query, the prompt shown verbatim);
 - the oracle (the routing set's label) gives the upper bound in end-to-end comparisons.
 
-Octopus' own router, a small LM fine-tuned to emit one new "functional token" per worker, is not built yet.
+- ``functional-tokens``: Octopus' own kind of router, cut down: one new token per worker (``<node_arithmetic>``
+  ...) appended to a small LM's vocabulary, whose output embeddings are trained on the training split
+  with the LM frozen, so that after "Query: ...\nFunction:" the LM puts its mass on the right new token
+  (against the whole vocabulary). The paper also fine-tunes the LM to write the reformulated query after the
+  token; here the reformulation stays the node's template.
 
 ``route(query)`` routes one query and (by default) answers it with the chosen worker: an LM node decodes
 the rewritten query in its chat template; the ``sotu`` node answers through :mod:`backends.rag` with its
@@ -51,7 +55,7 @@ SPLITS = ("train", "test")
 MAX_QUERY_CHARS = 2_000
 EMBEDDERS = {"minilm": "all-minilm-l6-v2", "mpnet": "all-mpnet-base-v2"}
 ROUTERS = ("logreg-minilm", "centroid-minilm", "similarity-minilm", "logreg-mpnet", "centroid-mpnet",
-           "similarity-mpnet", "prompt")
+           "similarity-mpnet", "prompt", "functional-tokens")
 DEFAULT_ROUTER = "logreg-minilm"  # chosen by measurement, see README of the closing note / RoutingReport
 PROMPT_ROUTER_ROWS = 8  # queries per forward pass of the prompt router
 ProgressFn = Callable[[float, str], None]
@@ -370,10 +374,115 @@ class PromptRouter(Router):
         return out, calls
 
 
+FUNCTIONAL_PROMPT = "Query: {query}\nFunction:"
+
+
+def functional_token(node: str) -> str:
+    return f"<node_{node}>"
+
+
+class FunctionalTokenRouter(Router):
+    """New vocabulary tokens, one per node, whose output embeddings are trained with the LM frozen.
+
+    The LM reads ``FUNCTIONAL_PROMPT`` and its last hidden state h (dim d, after the final norm) gives logits
+    over the old vocabulary (h E^T, E frozen) and the new tokens (h W^T, W: (nodes, d), trained). Training
+    minimises cross-entropy of the right new token against all V + nodes tokens (Adam, full batch); the base
+    vocabulary enters only through each query's log-sum-exp, computed once. The shared model is never changed:
+    W lives here. Routing takes the most likely new token (``scores``: its probability among the new tokens;
+    ``emits``: the share of queries where it also beats every ordinary token).
+    """
+
+    def __init__(self, model: "str | LoadedModel | None" = None, *, steps: int = 300, lr: float = 0.01,
+                 seed: int = 0):
+        super().__init__()
+        from backends.models import loaded
+
+        self.lm = loaded(model, "chat")
+        self.name, self.models = "functional-tokens", [self.lm.name]
+        self.steps, self.lr, self.seed = steps, lr, seed
+        self.classes: list[str] = []
+        self.weight: np.ndarray | None = None  # (nodes, d) the new tokens' output embeddings
+        self.losses: list[float] = []
+        self.emits = float("nan")
+
+    def features(self, queries: Sequence[str], deadline: Deadline | None = None) -> tuple["Any", "Any"]:
+        """(h (n, d) float32, log-sum-exp of the base vocabulary's logits (n,)) for each query's prompt."""
+        import torch
+
+        from backends.decoding import pad_batch, pad_id
+
+        tok, hs, lse = self.lm.tokenizer, [], []
+        for start in range(0, len(queries), 16):
+            (deadline or Deadline(None)).check("Routing ran past the request's time budget; send fewer queries.")
+            rows = [tok(FUNCTIONAL_PROMPT.replace("{query}", q))["input_ids"] for q in queries[start:start + 16]]
+            p = pad_batch(rows, pad_id(tok), "left")
+            dev = self.lm.device
+            with torch.inference_mode():
+                out = self.lm.model(input_ids=p.ids.to(dev), attention_mask=p.mask.to(dev),
+                                    position_ids=p.positions.to(dev), output_hidden_states=True, logits_to_keep=1)
+            hs.append(out.hidden_states[-1][:, -1].float().cpu())
+            lse.append(torch.logsumexp(out.logits[:, -1].float().cpu(), dim=-1))
+        return torch.cat(hs), torch.cat(lse)
+
+    def output_embeddings(self) -> "Any":
+        """The LM's output embeddings (V, d) as float32 (an int8 layer's weight is a method: dequantised)."""
+        w = self.lm.model.get_output_embeddings().weight
+        w = w() if callable(w) else w
+        return (w.dequantize() if getattr(w, "is_quantized", False) else w).detach().float().cpu()
+
+    def fit(self, queries: Sequence[str], labels: Sequence[str], graph: Graph) -> "FunctionalTokenRouter":
+        import torch
+
+        self.classes = sorted(set(labels))
+        if len(self.classes) < 2:
+            raise InputError("A routing classifier needs training queries of at least two nodes.")
+        h, base_lse = self.features(list(queries))
+        y = torch.as_tensor([self.classes.index(c) for c in labels])
+        g = torch.Generator().manual_seed(self.seed)
+        emb = self.output_embeddings()
+        # Start each new token at a random ordinary token's embedding: the scale of the vocabulary's own.
+        start = emb[torch.randint(0, emb.shape[0], (len(self.classes),), generator=g)].clone()
+        w = torch.nn.Parameter(start)
+        opt = torch.optim.Adam([w], lr=self.lr)
+        self.losses = []
+        for _ in range(self.steps):
+            new = h @ w.T  # (n, nodes)
+            total = torch.logsumexp(torch.cat([base_lse[:, None], new], dim=1), dim=1)
+            loss = (total - new.gather(1, y[:, None])[:, 0]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            self.losses.append(float(loss.detach()))
+        self.weight = w.detach().numpy()
+        new = (h @ w.detach().T)
+        # Share of training queries whose best new token outweighs the whole old vocabulary together.
+        self.emits = float((new.max(1).values > base_lse).float().mean())
+        self.trained_on = len(labels)
+        return self
+
+    def _scores(self, queries, graph, candidates, deadline):
+        import torch
+
+        if self.weight is None:
+            raise InputError(f"Router {self.name} is not trained: call fit() (or use trained_router()).")
+        h, _ = self.features(queries, deadline)
+        own = torch.softmax(h @ torch.as_tensor(self.weight).T, dim=-1).numpy()
+        out = np.full((len(queries), len(candidates)), -np.inf, dtype=np.float64)
+        for j, c in enumerate(candidates):
+            if c in self.classes:
+                out[:, j] = own[:, self.classes.index(c)]
+        calls = [{"model": self.lm.name, "role": "router", "prompt": FUNCTIONAL_PROMPT.replace("{query}", q),
+                  "output": functional_token(self.classes[int(np.argmax(row))]), "seconds": 0.0}
+                 for q, row in zip(queries, own)]
+        return out, calls
+
+
 def make_router(name: str, *, model: "str | LoadedModel | None" = None) -> Router:
     """An untrained router by name (see ROUTERS); ``model`` is the prompt router's LM (default: the chat slot)."""
     if name == "prompt":
         return PromptRouter(model)
+    if name == "functional-tokens":
+        return FunctionalTokenRouter(model)
     method, _, emb = name.partition("-")
     if method in ("logreg", "centroid") and emb:
         return EmbeddingClassifier(emb, method)
@@ -405,7 +514,7 @@ def trained_router(name: str | Router | None = None, graph: Graph | None = None,
     if name not in ROUTERS:
         raise InputError(f"Unknown router {name!r}; routers: {', '.join(ROUTERS)}.")
     router = make_router(name, model=model)
-    if not isinstance(router, EmbeddingClassifier):
+    if not isinstance(router, (EmbeddingClassifier, FunctionalTokenRouter)):
         return router
     rows = [q for q in (train if train is not None else load_routing_set(split="train")) if q.node in graph.names]
     key = (name, tuple(router.models), _set_key(rows))
@@ -603,3 +712,97 @@ def memory_cost(graph: Graph | None = None, *, load: bool = False) -> dict:
     largest = max((r.get("memory_mb", 0.0) for r in rows), default=0.0)
     return {"profile": reg.profile, "models": rows, "total_mb": round(total, 1), "largest_mb": round(largest, 1),
             "all_loaded": all(r["loaded"] for r in rows)}
+
+
+# ----- end to end -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EndToEnd:
+    """Answer quality through the graph against one model answering everything, on items with known answers."""
+
+    n: int
+    accuracy: dict[str, float]  # "graph" (the router's choices), "oracle" (the labelled node), "single" (one model)
+    routing_accuracy: float  # share of items the router sent to their labelled node
+    seconds: dict[str, float]  # total answering time per system
+    models: dict[str, list[str]]  # system -> models it used
+    records: list[dict]  # per item: query, gold, node, chosen node, each system's answer and correctness
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mixed_items(n_per_node: int = 5, seed: int = 0) -> list[dict]:
+    """A small mixed set with gold answers: arithmetic word problems (assets/cot) and SOTU questions (assets/rag)."""
+    import random
+
+    from backends.cot_decoding import load_problems
+    from backends.rag import load_qa
+
+    rng = random.Random(seed)
+    arith = [p for p in load_problems() if p.kind == "arithmetic"]
+    items = [{"query": p.question, "gold": [p.answer], "node": "arithmetic", "check": "number"}
+             for p in rng.sample(arith, n_per_node)]
+    items += [{"query": q["question"], "gold": [q["answer"], *q.get("aliases", [])], "node": "sotu", "check": "text"}
+              for q in rng.sample(load_qa(), n_per_node)]
+    return items
+
+
+def is_right(answer: str | None, item: dict) -> bool:
+    """A number compares by value with the last number of the answer; a text gold answer must appear in it."""
+    if not answer:
+        return False
+    if item["check"] == "number":
+        from backends.cot_decoding import find_number_answer, is_correct
+
+        found = find_number_answer(answer)
+        return bool(found) and is_correct(found[0], item["gold"][0])
+    from backends.rag import contains_answer
+
+    return bool(contains_answer(answer, item["gold"]))
+
+
+def evaluate_end_to_end(items: Sequence[dict] | None = None, *, router: str | Router | None = None,
+                        single: "str | LoadedModel | None" = None, graph: Graph | None = None,
+                        max_new_tokens: int = 96, progress: ProgressFn | None = None,
+                        time_budget_s: float | None = None) -> EndToEnd:
+    """Each item answered three ways: through the router's node, through its labelled node (oracle), and by
+    ``single`` (default: the chat slot) with the query as it is. Answers reuse one another where the same
+    node and model would answer the same prompt (a router that picks the labelled node costs no second call)."""
+    from backends.models import loaded
+
+    graph = graph or load_graph()
+    items = list(items if items is not None else mixed_items())
+    if not items:
+        raise InputError("No items to evaluate.")
+    r = trained_router(router, graph)
+    one = loaded(single, "chat")
+    deadline = Deadline(time_budget_s)
+    routing = r.route([it["query"] for it in items], graph, deadline)
+    secs = {"graph": routing.seconds, "oracle": 0.0, "single": 0.0}
+    records, used = [], {"graph": set(r.models), "oracle": set(), "single": {one.name}}
+    plain = Node("single", "everything", "Answers every query.", "{query}", {"*": one.name})
+    for i, (it, chosen) in enumerate(zip(items, routing.nodes)):
+        if progress:
+            progress(i / len(items), f"Item {i + 1}/{len(items)}")
+        answers: dict[str, str] = {}
+        took: dict[str, float] = {}
+        for system, node, query in (("oracle", graph.node(it["node"]), None), ("graph", graph.node(chosen), None),
+                                    ("single", plain, it["query"])):
+            if system == "graph" and chosen == it["node"]:  # the same node, model and prompt: the same answer
+                answers["graph"], took["graph"] = answers["oracle"], took["oracle"]
+                used["graph"] |= used["oracle"]
+                continue
+            lm = one if node is plain else worker_model(node)
+            t0 = time.perf_counter()
+            answers[system] = answer_with(node, query or node.rewrite(it["query"]), lm,
+                                          max_new_tokens=max_new_tokens, deadline=deadline)[0]
+            took[system] = time.perf_counter() - t0
+            used[system].add(lm.name)
+        for k, v in took.items():
+            secs[k] += v
+        records.append({"query": it["query"], "gold": it["gold"], "node": it["node"], "chosen": chosen,
+                        **{f"{k} answer": a for k, a in answers.items()},
+                        **{f"{k} correct": is_right(a, it) for k, a in answers.items()},
+                        **{f"{k} seconds": round(v, 3) for k, v in took.items()}})
+    acc = {s: float(np.mean([rec[f"{s} correct"] for rec in records])) for s in ("graph", "oracle", "single")}
+    return EndToEnd(len(records), acc, float(np.mean([rec["chosen"] == rec["node"] for rec in records])),
+                    {k: round(v, 2) for k, v in secs.items()}, {k: sorted(v) for k, v in used.items()}, records)

@@ -187,3 +187,50 @@ def test_evaluate_routing_reports_accuracy_confusion_and_errors(graph):
     assert np.asarray(rep.confusion["logreg-minilm"]).sum() == 4
     assert rep.errors == [{"router": "logreg-minilm", "query": "tell me a joke", "gold": "sotu", "chosen": "chat"}]
     assert json.loads(json.dumps(rep.to_dict()))["n"] == 4
+
+
+def test_functional_tokens_train_new_output_rows_and_leave_the_model_alone(graph):
+    lm = tiny_lm()
+    before = {k: v.clone() for k, v in lm.model.state_dict().items()}
+    r = MG.FunctionalTokenRouter(lm, steps=150, lr=0.05)
+    data = toy_set()
+    r.fit([q.query for q in data], [q.node for q in data], graph)
+    assert r.weight.shape == (4, lm.model.config.hidden_size) and r.trained_on == 12
+    assert r.losses[-1] < r.losses[0]
+    out = r.route([q.query for q in data], graph)
+    assert np.mean([p == q.node for p, q in zip(out.nodes, data)]) >= 0.75  # it fits its training set
+    assert out.calls[0]["output"].startswith("<node_") and out.calls[0]["prompt"].startswith("Query: ")
+    assert all((v == lm.model.state_dict()[k]).all() for k, v in before.items())
+    with pytest.raises(InputError, match="not trained"):
+        MG.FunctionalTokenRouter(lm).route(["x"], graph)
+
+
+def test_end_to_end_compares_graph_oracle_and_single_model(graph, monkeypatch):
+    router = MG.EmbeddingClassifier(fake_embedder(), "centroid").fit([q.query for q in toy_set()],
+                                                                     [q.node for q in toy_set()], graph)
+    lm = tiny_lm()
+    monkeypatch.setattr(MG, "worker_model", lambda node, profile=None: lm)
+    calls = []
+
+    def fake_answer(node, rewritten, model, *, max_new_tokens=None, deadline=None):
+        calls.append((node.name, rewritten))
+        return ("42" if node.name in ("arithmetic", "single") else "no idea"), [], {}
+
+    monkeypatch.setattr(MG, "answer_with", fake_answer)
+    items = [{"query": "compute 40 plus 2", "gold": ["42"], "node": "arithmetic", "check": "number"},
+             {"query": "what is 6 times 7", "gold": ["42"], "node": "chat", "check": "number"}]  # routed elsewhere
+    rep = MG.evaluate_end_to_end(items, router=router, single=lm, graph=graph)
+    assert rep.n == 2 and rep.routing_accuracy == 0.5
+    assert rep.accuracy == {"graph": 1.0, "oracle": 0.5, "single": 1.0}
+    # The first item's routed answer is the oracle's (no second call); the second needs both nodes.
+    assert [c[0] for c in calls] == ["arithmetic", "single", "chat", "arithmetic", "single"]
+    assert rep.records[0]["graph seconds"] == rep.records[0]["oracle seconds"]
+    assert json.loads(json.dumps(rep.to_dict()))["n"] == 2
+
+
+def test_answers_are_checked_by_number_or_by_text():
+    num = {"gold": ["138"], "check": "number"}
+    assert MG.is_right("13 * 11 = 143, minus 5 is 138.", num) and not MG.is_right("It is 139", num)
+    assert not MG.is_right(None, num)
+    txt = {"gold": ["North Carolina"], "check": "text"}
+    assert MG.is_right("He welcomed North Carolina.", txt) and not MG.is_right("Virginia", txt)
