@@ -89,8 +89,8 @@ RETRY_PROMPT = """{previous_prompt}
 Your previous reply was:
 {reply}
 
-It could not be read as a JSON object: {error}. Reply again with only one valid JSON object: keys in double \
-quotes, values as empty strings, no comments."""
+It could not be used as the plan: {error}. Reply again with only one valid JSON object for this task: keys in \
+double quotes, values as empty strings, no comments."""
 
 SOLVE_PROMPT = """Follow this step-by-step reasoning plan to solve the problem. Copy the JSON plan and fill in \
 every value with your reasoning for this problem (do not just repeat the key), then give the final answer.
@@ -312,14 +312,16 @@ def parse_selection(reply: str, modules: Sequence[Module] | None = None) -> list
     modules = list(modules or reasoning_modules())
     found: dict[int, Module] = {}
     for line in reply.splitlines():
-        m = re.match(r"^\s*(?:[-*]\s*)?(?:module\s*)?\(?(\d{1,2})[.):\s]", line, re.I)
+        low = line.lower()
+        named = sorted((low.find(mod.name.lower()), mod.number) for mod in modules if mod.name.lower() in low)
+        if named:  # a name is the surest sign; "1. 17. Causes" is the list's item 1, module 17
+            for _, number in named:
+                found.setdefault(number, modules[number - 1])
+            continue
+        # a module number, after an optional list enumerator ("2) 9. ..."), bullet or the word "module"
+        m = re.match(r"^\s*(?:[-*]\s*)?(?:\d{1,2}[.)]\s+(?=\d))?(?:module\s*)?\(?(\d{1,2})[.):\s]", line, re.I)
         if m and 1 <= int(m.group(1)) <= len(modules):
             found.setdefault(int(m.group(1)), modules[int(m.group(1)) - 1])
-            continue
-        low = line.lower()
-        for mod in modules:
-            if mod.name.lower() in low:
-                found.setdefault(mod.number, mod)
     return list(found.values())
 
 
@@ -435,6 +437,15 @@ def _numbered(examples: Sequence[str]) -> str:
     return "\n".join(f"{i + 1}. {t}" for i, t in enumerate(examples))
 
 
+def _read_plan(reply: str, example: dict) -> tuple[dict | None, str]:
+    """IMPLEMENT's plan, or why it is not one: no JSON object, or a copy of the format example's keys (small
+    models often copy it; a plan for another task is no plan for this one)."""
+    plan, error = extract_json(reply)
+    if plan is not None and set(plan) == set(example):
+        return None, "it copies the example plan of the other task instead of writing steps for this task"
+    return plan, error
+
+
 def discover(task_examples: Sequence[str] | str, model: Any = None, *, seed: int = 0,
              time_budget_s: float | None = None) -> Structure:
     """Stage 1: SELECT, ADAPT and IMPLEMENT on a few unlabelled examples of a task (3 greedy calls; one more
@@ -470,16 +481,16 @@ def discover(task_examples: Sequence[str] | str, model: Any = None, *, seed: int
         example_task=example["task"], example_structure=json.dumps(example["structure"], indent=2),
         adapted="\n".join(adapted) or adapt_reply, examples=shown)
     reply = rec.ask("implement", prompts["implement"], MAX_TOKENS["implement"])[0]
-    structure, error = extract_json(reply)
+    structure, error = _read_plan(reply, example["structure"])
     if structure is None:
-        notes.append(f"IMPLEMENT's reply was not a JSON object ({error}); asked once more with the error.")
+        notes.append(f"IMPLEMENT's reply was not a usable JSON plan ({error}); asked once more with the error.")
         prompts["implement retry"] = RETRY_PROMPT.format(previous_prompt=prompts["implement"], reply=reply,
                                                          error=error)
         reply = rec.ask("implement retry", prompts["implement retry"], MAX_TOKENS["implement"])[0]
-        structure, error = extract_json(reply)
+        structure, error = _read_plan(reply, example["structure"])
     message = ""
     if structure is None:
-        message = (f"The model did not write its reasoning structure as JSON, even after a retry ({error}). "
+        message = (f"The model did not write a usable JSON reasoning structure, even after a retry ({error}). "
                    "Its replies are shown under the calls; try a larger model or other example problems.")
     return Structure(examples, rec.lm.name, selected, adapted, structure or {}, prompts, rec.calls, message, notes,
                      time.perf_counter() - t0)

@@ -72,6 +72,8 @@ def test_selection_reads_numbers_and_names_in_order():
                               "99. nothing\n29. again")
     assert [m.number for m in mods] == [29, 9, 38]
     assert SD.parse_selection("none of these") == []
+    # A numbered list of module numbers (seen from Qwen2.5-Coder-1.5B): the list's enumerator is not a module.
+    assert [m.number for m in SD.parse_selection("1. 17. Causes\n2. 19. Obstacles\n3) 20.")] == [17, 19, 20]
     assert SD.parse_adapted("1. first\n\n- second\n* third") == ["first", "second", "third"]
 
 
@@ -109,9 +111,18 @@ def test_a_bad_plan_is_retried_once_with_the_error():
     assert s.notes and "asked once more" in s.notes[0]
 
 
+def test_a_copy_of_the_format_example_is_no_plan():
+    copy = json.dumps(SD.human_structure()["structure"])
+    s = SD.discover(EXAMPLES, ScriptedLM(implement=[copy, json.dumps(PLAN)]))
+    assert s.ok and s.structure == PLAN and s.n_calls == 4 and "copies the example" in s.prompts["implement retry"]
+    s = SD.discover(EXAMPLES, ScriptedLM(implement=[copy]))
+    assert not s.ok and "copies the example" in s.error
+
+
 def test_a_plan_that_never_parses_gives_a_message_not_a_crash():
     s = SD.discover(EXAMPLES, ScriptedLM(implement=['{"a": "", "b"']))
     assert not s.ok and s.structure == {} and s.n_calls == 4 and "even after a retry" in s.error
+    assert "not closed" in s.error
     with pytest.raises(InputError, match="no JSON plan"):
         SD.solve(s, "What is 2 + 2?", ScriptedLM())
 
