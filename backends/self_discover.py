@@ -71,7 +71,7 @@ IMPLEMENT_PROMPT = """You will solve problems of one kind. Turn the instructions
 reasoning plan written as a JSON object. Each key names one step to carry out; each value is an empty string, \
 to be filled in later while solving a problem. The last key must ask for the final answer.
 
-Here is such a plan for a different task ({example_task}):
+Here is such a plan for a different task ({example_task}); its keys belong to that task, so do not reuse them:
 ```json
 {example_structure}
 ```
