@@ -669,7 +669,7 @@ def evaluate(task: str | Task = "arithmetic", model: Any = None, *, n: int = 10,
     acc = {m: (sum(r[f"{m} correct"] for r in records) / done if done else float("nan")) for m in methods}
     ci = {m: wilson(sum(r[f"{m} correct"] for r in records), done) for m in methods}
     cpi = {m: (sum(r[f"{m} calls"] for r in records) / done if done else float("nan")) for m in methods}
-    if done and structure.ok:
+    if done:  # stage 1 is spent whether or not it gave a usable plan
         cpi["self-discover"] += structure.n_calls / done
     spi = {m: (spent[m] / done if done else float("nan")) for m in methods}
     if done:

@@ -188,6 +188,9 @@ def test_evaluation_counts_calls_per_instance():
     assert all(r["question"] not in examples for r in ev.records)
     assert json.loads(json.dumps(ev.to_dict()))["task"] == "arithmetic"
     assert 0 <= ev.accuracy["self-discover"] <= 1
+    # A task whose plan never parses: Self-Discover scores 0 and still pays its 4 stage-1 calls.
+    bad = SD.evaluate("boolean_expressions", ScriptedLM(implement=["no plan"]), n=2, n_examples=1, sc_k=[1])
+    assert not bad.structure.ok and bad.accuracy["self-discover"] == 0 and bad.calls_per_instance["self-discover"] == 2
 
 
 def test_the_real_decoding_path_runs_on_the_tiny_model():
