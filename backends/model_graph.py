@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from backends.config import InputError, check_count, check_text, limits
-from backends.decoding import Deadline, chat_ids, chat_text, decode, embed, prefill
+from backends.decoding import Deadline, chat_ids, chat_text, decode, embed
 
 if TYPE_CHECKING:
     from backends.models import LoadedModel
@@ -50,14 +50,16 @@ if TYPE_CHECKING:
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "model_graph"
 NODES_PATH = ASSETS / "nodes.json"
 ROUTING_PATH = ASSETS / "routing.jsonl"
+# Hand-written queries in other styles than the templates (typos, error messages, allusions): a harder test.
+HARD_PATH = ASSETS / "routing-hard.jsonl"
 KINDS = ("lm", "rag")
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "hard")
 MAX_QUERY_CHARS = 2_000
 EMBEDDERS = {"minilm": "all-minilm-l6-v2", "mpnet": "all-mpnet-base-v2"}
 ROUTERS = ("logreg-minilm", "centroid-minilm", "similarity-minilm", "logreg-mpnet", "centroid-mpnet",
            "similarity-mpnet", "prompt", "functional-tokens")
 DEFAULT_ROUTER = "logreg-minilm"  # chosen by measurement, see README of the closing note / RoutingReport
-PROMPT_ROUTER_ROWS = 8  # queries per forward pass of the prompt router
+PROMPT_ROUTER_ROWS = 16  # queries whose prompts share one run of the node list
 ProgressFn = Callable[[float, str], None]
 
 
@@ -190,10 +192,12 @@ class Query:
     source: str = ""
 
 
-def load_routing_set(path: Path = ROUTING_PATH, split: str | None = None) -> list[Query]:
-    """The generated routing set (scripts/build_routing_set.py), optionally one split."""
+def load_routing_set(path: Path | None = None, split: str | None = None) -> list[Query]:
+    """The generated routing set (scripts/build_routing_set.py), optionally one split; ``split="hard"``: the
+    hand-written queries of :data:`HARD_PATH`."""
     if split is not None and split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(SPLITS)} or None, got {split!r}.")
+    path = path or (HARD_PATH if split == "hard" else ROUTING_PATH)
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     out = [Query(r["query"], r["node"], r["split"], r.get("group", ""), r.get("source", "")) for r in rows]
     return [q for q in out if split is None or q.split == split]
@@ -354,6 +358,8 @@ class PromptRouter(Router):
     def _scores(self, queries, graph, candidates, deadline):
         import torch
 
+        from backends.rag.generate import prefill_passages
+
         options = option_token_ids(self.lm, len(candidates))
         out = np.zeros((len(queries), len(candidates)))
         calls = []
@@ -362,7 +368,9 @@ class PromptRouter(Router):
             chunk = queries[start:start + PROMPT_ROUTER_ROWS]
             t0 = time.perf_counter()
             prompts = [router_prompt(q, graph, candidates) for q in chunk]
-            state = prefill(self.lm, [chat_ids(self.lm, p, system=PROMPT_ROUTER_SYSTEM) for p in prompts])
+            # The node list is a prefix every prompt shares: RAG's prefill runs it once per chunk, then each
+            # query's own tail alone on a copy of its cache (no padding, no repeats of the long prefix).
+            state = prefill_passages(self.lm, [chat_ids(self.lm, p, system=PROMPT_ROUTER_SYSTEM) for p in prompts])
             logp = torch.log_softmax(state.logits, dim=-1)[:, options]
             probs = torch.softmax(logp, dim=-1).numpy()  # renormalised over the options
             out[start:start + len(chunk)] = probs

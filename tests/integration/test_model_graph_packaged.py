@@ -15,12 +15,22 @@ def report(registry):
 
 def test_trained_routers_route_held_out_phrasings(report):
     assert report.n == len(MG.load_routing_set(split="test")) and report.trained_on["logreg-minilm"] > 150
-    # Measured on the 88 held-out queries (templates never seen in training): see the module's closing figures.
+    # Measured on the 88 held-out queries (templates never seen in training), tiny profile: logreg-minilm 1.00,
+    # centroid-minilm 1.00, similarity-minilm 0.89, logreg-mpnet 1.00, centroid-mpnet 0.99, similarity-mpnet 0.91,
+    # functional-tokens (SmolLM2-135M) 0.99, prompt (SmolLM2-135M) 0.27.
     assert report.accuracy["logreg-minilm"] >= 0.9, report.accuracy
     assert report.accuracy["centroid-minilm"] >= 0.85, report.accuracy
     # Similarity to the node descriptions needs no training, and is worse than both classifiers.
     assert report.accuracy["similarity-minilm"] < report.accuracy["logreg-minilm"], report.accuracy
     assert report.models["logreg-minilm"] == ["all-minilm-l6-v2"]
+
+
+def test_hand_written_queries_in_other_styles(registry):
+    # Measured (32 queries, 8 per node): logreg-minilm 0.97, centroid-minilm 0.94, similarity-minilm 0.84,
+    # logreg-mpnet 1.00, similarity-mpnet 0.84. Code questions without the word "code" are the hard ones.
+    rep = MG.evaluate_routing(["logreg-minilm", "similarity-minilm"], split="hard")
+    assert rep.n == 32 and rep.accuracy["logreg-minilm"] >= 0.9, rep.accuracy
+    assert rep.accuracy["similarity-minilm"] < rep.accuracy["logreg-minilm"], rep.accuracy
 
 
 def test_route_sends_a_sotu_question_through_rag(registry):
@@ -42,9 +52,11 @@ def test_route_rewrites_an_arithmetic_query_for_its_node(registry):
 
 
 def test_prompt_router_on_the_chat_model(registry):
-    rows = MG.load_routing_set(split="test")[:8]
+    rows = MG.load_routing_set(split="test")[:3]
     out = MG.trained_router("prompt").route([q.query for q in rows], MG.load_graph())
-    assert len(out.calls) == 8 and all(n in MG.load_graph().names for n in out.nodes)
+    assert len(out.calls) == 3 and all(n in MG.load_graph().names for n in out.nodes)
+    # Measured on the 88 held-out queries: SmolLM2-135M names option 1 (arithmetic) for every query (27 %):
+    # a model this small cannot read four descriptions and choose, the paper's reason for functional tokens.
 
 
 def test_memory_cost_of_the_loaded_workers(registry):

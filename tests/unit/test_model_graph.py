@@ -98,6 +98,9 @@ def test_routing_set_asset_is_split_by_group(graph):
         assert sum(q.node == n for q in test) >= 10
     with pytest.raises(InputError, match="split"):
         MG.load_routing_set(split="dev")
+    hard = MG.load_routing_set(split="hard")
+    assert {n: sum(q.node == n for q in hard) for n in graph.names} == dict.fromkeys(graph.names, 8)
+    assert not {q.query for q in hard} & {q.query for q in rows} and len({q.query for q in hard}) == 32
 
 
 def test_routing_set_script_reproduces_the_asset():
