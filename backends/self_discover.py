@@ -362,6 +362,8 @@ def extract_answer(text: str, answer_type: str = "number", options: Sequence[str
     """The answer of a reply: read from the clause after its last "answer is" (first line of it) when there is
     one (there: the first number, the first option named, the last date), else from the whole reply by the CoT
     tab's rule for numbers (the last number, normalised); dates as MM/DD/YYYY; for choices, the last option named."""
+    # A small model may echo the instruction ('end with "The answer is <ANSWER>."'): that line holds no answer.
+    text = "\n".join(ln for ln in text.splitlines() if "<ANSWER>" not in ln)
     tail = _answer_tail(text)
     if tail is not None:
         first = tail.strip().split("\n", 1)[0]

@@ -81,6 +81,7 @@ def test_answer_extraction_by_type():
     assert SD.extract_answer("13*11=143, 143-5=138. The answer is 138.") == "138"
     assert SD.extract_answer("The answer is 1,200 dollars, not 5.") == "1200"
     assert SD.extract_answer("we get 7 then 9") == "9"
+    assert SD.extract_answer('gives 12.\nEnd with "The answer is <ANSWER>." where <ANSWER> is a number') == "12"
     assert SD.extract_answer("Alice has red... The answer is blue.", "choice", ["red", "blue"]) == "blue"
     assert SD.extract_answer("The answer is True, since not False is True", "choice", ["True", "False"]) == "True"
     assert SD.extract_answer("first blue then red", "choice", ["red", "blue"]) == "red"
