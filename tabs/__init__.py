@@ -24,6 +24,8 @@ MORE_PAPERS = (
     "copying",
     "byte_models",
     "lte",
+    "self_discover",
+    "model_graph",
 )
 
 # The top-level tabs, in order: the seven papers, the group of further papers, the models.

@@ -36,7 +36,8 @@ def test_tab_order_matches_the_product():
                       "Cosine-similarity sandbox", "RAG QA", "Framing analysis", "More papers", "Models"]
     grouped = [__import__(f"tabs.{m}", fromlist=["TITLE"]).TITLE for m in MORE_PAPERS]
     assert grouped == ["GPTScore", "Selective prediction", "World knowledge", "1.58-bit weights", "Depth up-scaling",
-                       "Sparse upcycling", "Copying", "Byte models", "Parallel low-rank training"]
+                       "Sparse upcycling", "Copying", "Byte models", "Parallel low-rank training", "Self-Discover",
+                       "Model graph"]
 
 
 def test_starting_the_app_imports_no_torch():
