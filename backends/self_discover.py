@@ -159,8 +159,8 @@ def task_names() -> list[str]:
 def load_task(name: str) -> Task:
     """A built-in task: the arithmetic problems of :func:`backends.cot_decoding.load_problems` or a task built by
     scripts/build_self_discover_tasks.py."""
-    if name not in TASKS:
-        raise InputError(f"Unknown task {name!r}; valid tasks: {', '.join(TASKS)}.")
+    if not isinstance(name, str) or name not in TASKS:
+        raise InputError(f"Unknown task {name!r:.60}; valid tasks: {', '.join(TASKS)}.")
     description, answer_type, answer_format = TASKS[name]
     if name == "arithmetic":
         problems = [p for p in load_problems() if p.kind == "arithmetic"]
@@ -530,12 +530,17 @@ def _check_question(question: str) -> str:
 def _answer_args(answer_type: str, options: Sequence[str] | None) -> tuple[str, list[str]]:
     if answer_type not in ("number", "choice", "date"):
         raise InputError("answer_type must be number, choice or date.")
+    if options is not None and not isinstance(options, (list, tuple)):
+        raise InputError("options must be a list of the answer options (e.g. ['True', 'False']).")
     options = [str(o) for o in (options or [])]
+    if len(options) > MAX_OPTIONS or any(not o.strip() or len(o) > 200 for o in options):
+        raise InputError(f"Give at most {MAX_OPTIONS} answer options, each a non-empty text under 200 characters.")
     if answer_type == "choice" and not options:
         raise InputError("A choice answer needs its options (e.g. ['True', 'False']).")
     return answer_type, options
 
 
+MAX_OPTIONS = 26
 ANSWER_FORMATS = {"number": "a single number", "date": "a date in MM/DD/YYYY format"}
 
 
@@ -633,7 +638,7 @@ def evaluate(task: str | Task = "arithmetic", model: Any = None, *, n: int = 10,
     samples are seeded with ``seed + i``. ``time_budget_s``: the run stops between instances once it is spent
     and the figures cover the instances done.
     """
-    t = load_task(task) if isinstance(task, str) else task
+    t = task if isinstance(task, Task) else load_task(task)
     n = check_count(n, what="Instances", low=1, high=max(1, len(t.problems) - MAX_EXAMPLES))
     n_examples = check_count(n_examples, what="Task examples", low=1, high=MAX_EXAMPLES)
     lm, deadline, t0 = completer_of(model), Deadline(time_budget_s), time.perf_counter()

@@ -112,8 +112,10 @@ def _build() -> list[Prop]:
     from backends import framing as F
     from backends import gptscore as G
     from backends import lte as L
+    from backends import model_graph as MG
     from backends import rag as R
     from backends import selective as S
+    from backends import self_discover as SD
     from backends import training as T
     from backends.surgery import depth_upscale, ternarize, upcycle
     from backends.surgery.bitnet import twins
@@ -308,6 +310,36 @@ def _build() -> list[Prop]:
                        st.one_of(P.choice(["average", "frozen"]), P.text_or_wrong(10)),
                        st.one_of(st.just(()), P.text_or_wrong(10), st.lists(P.count(-3, 100), max_size=3))),
              200, 5),
+        Prop("self_discover.extract_json", lambda v: SD.extract_json(v),
+             st.one_of(P.texts(300), st.builds(lambda a, b: f"{a}```json\n{{{b}\n```", P.texts(40), P.texts(80))),
+             150, 5),
+        Prop("self_discover.extract_answer", lambda v: SD.extract_answer(v[0], v[1], v[2]),
+             st.tuples(P.texts(300), P.choice(["number", "choice", "date"]),
+                       st.lists(st.text(max_size=10), max_size=3)), 150, 5),
+        Prop("self_discover.parse_selection", lambda v: SD.parse_selection(v), P.texts(400), 150, 5),
+        Prop("self_discover.discover", lambda v: SD.discover(v[0], _Scripted(v[1]), time_budget_s=v[2]),
+             st.tuples(st.one_of(small_texts, st.lists(P.texts(40), min_size=1, max_size=12)), P.texts(300),
+                       st.one_of(st.none(), P.number(0, 5))), 80, 5),
+        Prop("self_discover.solve", lambda v: SD.solve(_sd_structure(SD), v[0], _Scripted(v[1]), answer_type=v[2],
+                                                       options=v[3]),
+             st.tuples(P.text_or_wrong(200), P.texts(300), P.choice(["number", "choice", "date"]),
+                       st.one_of(st.none(), st.lists(P.texts(10), max_size=3), P.text_or_wrong(10))), 100, 5),
+        Prop("self_discover.baseline", lambda v: SD.baseline(v[0], _Scripted(v[1]), method=v[2], k=v[3]),
+             st.tuples(P.text_or_wrong(200), P.texts(200), P.choice(["direct", "cot", "cot-sc"]), P.count(1, 5)),
+             100, 5),
+        Prop("self_discover.evaluate", lambda v: SD.evaluate(v[0], _Scripted('{"a": "1"} The answer is 1.'), n=v[1],
+                                                             n_examples=v[2], sc_k=v[3]),
+             st.tuples(P.choice(["arithmetic", *SD.task_names()]), P.count(1, 3), P.count(1, 3),
+                       st.one_of(st.none(), st.lists(P.count(1, 3), max_size=2))), 40, 10),
+        Prop("model_graph.check_query", lambda v: MG.check_query(v), P.text_or_wrong(3000), 150, 5),
+        Prop("model_graph.load_routing_set", lambda v: MG.load_routing_set(split=v), P.choice([*MG.SPLITS, None]),
+             60, 5),
+        Prop("model_graph.user_node", lambda v: MG.user_node(*v),
+             st.tuples(P.text_or_wrong(30), st.one_of(P.choice(["smollm2-135m-instruct", "chat", "all-minilm-l6-v2"])),
+                       P.text_or_wrong(40), P.text_or_wrong(60), P.text_or_wrong(60), st.one_of(st.none(), P.texts(30)),
+                       P.count(1, 64)), 100, 5, models=True),
+        Prop("model_graph.route", lambda v: MG.route(v, router="similarity-minilm", answer=False),
+             P.text_or_wrong(400), 15, 20, models=True),
         Prop("lte.train_lte",
              lambda v: L.train_lte(v[0], v[1], v[2], v[3], v[4], network="toy", batch=v[0] * 2, threads=1),
              st.tuples(P.count(1, 3), P.count(1, 4), P.count(1, 5), P.count(1, 4), P.count(0, 2**31)), 10, 30),
@@ -330,6 +362,25 @@ def _sweep_file() -> Path:
 def _long_text(t: str) -> str:
     """A drawn text repeated to past the trainer's minimum (two pieces of 4,000 characters)."""
     return (t + " ") * (9000 // (len(t) + 1) + 1)
+
+
+class _Scripted:
+    """A stand-in LM for Self-Discover that gives the same (drawn) reply to every prompt."""
+
+    name = "scripted"
+
+    def __init__(self, reply: str):
+        self.reply = reply
+
+    def complete(self, prompt: str, *, max_new_tokens: int, n: int = 1, **_: Any) -> list[str]:
+        return [self.reply] * n
+
+
+def _sd_structure(SD):
+    """A structure discovered with a scripted LM whose plan parses."""
+    if not hasattr(_sd_structure, "v"):
+        _sd_structure.v = SD.discover(["What is 2 + 3?"], _Scripted('{"Step 1": "add", "Answer": ""}'))
+    return _sd_structure.v
 
 
 def _tiny_scratch():
