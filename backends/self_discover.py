@@ -28,11 +28,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from backends.config import InputError, check_count, check_text
 from backends.cot_decoding import NUMBER, Problem, find_number_answer, load_problems, normalise_number, wilson
-from backends.decoding import Deadline
+from backends.decoding import Deadline, TimeBudgetError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "self_discover"
 ProgressFn = Callable[[float, str], None]
@@ -627,40 +627,46 @@ class Evaluation:
         return d
 
 
-def evaluate(task: str | Task = "arithmetic", model: Any = None, *, n: int = 10, n_examples: int = 3,
-             sc_k: Sequence[int] | None = None, seed: int = 0, progress: ProgressFn | None = None,
-             time_budget_s: float | None = None) -> Evaluation:
-    """Direct, zero-shot CoT, Self-Discover and CoT self-consistency on ``n`` instances of a built-in task.
-
-    One structure is discovered from ``n_examples`` problems that are not evaluated (taken from the end of the
-    task's list, answers unseen) and reused for all ``n`` instances (the first ``n``). ``sc_k``: the sample
-    counts of self-consistency; None matches Self-Discover's calls per instance, rounded up. Instance i's
-    samples are seeded with ``seed + i``. ``time_budget_s``: the run stops between instances once it is spent
-    and the figures cover the instances done.
-    """
-    t = task if isinstance(task, Task) else load_task(task)
+def evaluate_iter(task: str | Task = "arithmetic", model: Any = None, *, n: int = 10, n_examples: int = 3,
+                  sc_k: Sequence[int] | None = None, seed: int = 0, structure: Structure | None = None,
+                  time_budget_s: float | None = None) -> Iterator[Evaluation]:
+    """:func:`evaluate` as a stream: an Evaluation with no instances once the structure is there, then one after
+    every instance (the last one is the result). ``structure``: a structure discovered before for this task (its
+    stage-1 calls still count towards Self-Discover's calls per instance); None discovers one here."""
+    t = load_task(task) if isinstance(task, str) else task
     n = check_count(n, what="Instances", low=1, high=max(1, len(t.problems) - MAX_EXAMPLES))
     n_examples = check_count(n_examples, what="Task examples", low=1, high=MAX_EXAMPLES)
+    if sc_k is not None:
+        if isinstance(sc_k, (str, bytes)) or not isinstance(sc_k, (list, tuple)):
+            raise InputError("sc_k must be a list of sample counts, e.g. [2, 5], or None (matched calls).")
+        if not 1 <= len(sc_k) <= 4:
+            raise InputError("Give 1 to 4 self-consistency sample counts k.")
+        sc_k = [check_count(k, what="Self-consistency samples (k)", low=1, high=64) for k in sc_k]
+    if structure is not None and not isinstance(structure, Structure):
+        raise InputError("structure must be a Structure from discover() (or None to discover one).")
     lm, deadline, t0 = completer_of(model), Deadline(time_budget_s), time.perf_counter()
-    report = progress or (lambda f, m: None)
-    report(0.0, f"Discovering a structure for {t.name} from {n_examples} examples")
-    structure = discover([p.question for p in t.problems[-n_examples:]], lm, seed=seed, time_budget_s=time_budget_s)
-    ks = [math.ceil((n + structure.n_calls) / n)] if sc_k is None else [check_count(k, what="k", low=1, high=64)
-                                                                         for k in sc_k]
+    if structure is None:
+        structure = discover([p.question for p in t.problems[-n_examples:]], lm, seed=seed,
+                             time_budget_s=time_budget_s)
+    ks = [math.ceil((n + structure.n_calls) / n)] if sc_k is None else list(dict.fromkeys(sc_k))
     methods = ["direct", "cot", "self-discover"] + [f"cot-sc (k={k})" for k in ks]
-    records, spent, stopped = [], Counter(), ""
+    records: list[dict] = []
+    spent: Counter = Counter()
+
+    def snapshot(stopped: str = "") -> Evaluation:
+        return _summary(t.name, lm.name, methods, structure, records, spent, time.perf_counter() - t0, stopped)
+
+    yield snapshot()
     for i, pb in enumerate(t.problems[:n]):
         if deadline.expired:
-            stopped = "time cap"
-            break
+            yield snapshot("time cap")
+            return
         options = pb.meta.get("options") or (["True", "False"] if t.answer_type == "choice" else [])
-        args = (t.answer_type, [str(o) for o in options], t.answer_format, deadline)
-        sols = {"direct": _baseline(lm, pb.question, "direct", 1, seed, *args),
-                "cot": _baseline(lm, pb.question, "cot", 1, seed, *args)}
-        if structure.ok:
-            sols["self-discover"] = _solve(lm, structure, pb.question, *args)
-        for k in ks:
-            sols[f"cot-sc (k={k})"] = _baseline(lm, pb.question, "cot-sc", k, seed + i, *args)
+        try:
+            sols = _instance(lm, structure, pb, i, ks, seed, t, options, deadline)
+        except TimeBudgetError:  # the cap fell inside this instance: it is left out, the ones done stand
+            yield snapshot("time cap")
+            return
         rec = {"question": pb.question, "gold": pb.answer}
         for m in methods:
             s = sols.get(m)
@@ -671,18 +677,55 @@ def evaluate(task: str | Task = "arithmetic", model: Any = None, *, n: int = 10,
         rec["self-discover filled"] = sols["self-discover"].filled if "self-discover" in sols else None
         rec["self-discover reply"] = sols["self-discover"].calls[0].replies[0] if "self-discover" in sols else ""
         records.append(rec)
-        report((i + 1) / n, f"{t.name}: {i + 1}/{n} instances")
+        yield snapshot()
+
+
+def _instance(lm: Completer, structure: Structure, pb: Problem, i: int, ks: list[int], seed: int, t: Task,
+              options: list, deadline: Deadline) -> dict[str, Solution]:
+    args = (t.answer_type, [str(o) for o in options], t.answer_format, deadline)
+    sols = {"direct": _baseline(lm, pb.question, "direct", 1, seed, *args),
+            "cot": _baseline(lm, pb.question, "cot", 1, seed, *args)}
+    if structure.ok:
+        sols["self-discover"] = _solve(lm, structure, pb.question, *args)
+    for k in ks:
+        sols[f"cot-sc (k={k})"] = _baseline(lm, pb.question, "cot-sc", k, seed + i, *args)
+    return sols
+
+
+def _summary(task: str, model: str, methods: list[str], structure: Structure, records: list[dict],
+             spent: Counter, seconds: float, stopped: str) -> Evaluation:
     done = len(records)
     acc = {m: (sum(r[f"{m} correct"] for r in records) / done if done else float("nan")) for m in methods}
     ci = {m: wilson(sum(r[f"{m} correct"] for r in records), done) for m in methods}
     cpi = {m: (sum(r[f"{m} calls"] for r in records) / done if done else float("nan")) for m in methods}
-    if done:  # stage 1 is spent whether or not it gave a usable plan
-        cpi["self-discover"] += structure.n_calls / done
     spi = {m: (spent[m] / done if done else float("nan")) for m in methods}
-    if done:
+    if done:  # stage 1 is spent whether or not it gave a usable plan, and shared by the instances
+        cpi["self-discover"] += structure.n_calls / done
         spi["self-discover"] += structure.seconds / done
-    return Evaluation(t.name, lm.name, done, methods, acc, ci, cpi, spi, structure, records,
-                      time.perf_counter() - t0, stopped)
+    return Evaluation(task, model, done, methods, acc, ci, cpi, spi, structure, list(records), seconds, stopped)
+
+
+def evaluate(task: str | Task = "arithmetic", model: Any = None, *, n: int = 10, n_examples: int = 3,
+             sc_k: Sequence[int] | None = None, seed: int = 0, progress: ProgressFn | None = None,
+             structure: Structure | None = None, time_budget_s: float | None = None) -> Evaluation:
+    """Direct, zero-shot CoT, Self-Discover and CoT self-consistency on ``n`` instances of a built-in task.
+
+    One structure is discovered from ``n_examples`` problems that are not evaluated (taken from the end of the
+    task's list, answers unseen) and reused for all ``n`` instances (the first ``n``). ``sc_k``: the sample
+    counts of self-consistency; None matches Self-Discover's calls per instance, rounded up. Instance i's
+    samples are seeded with ``seed + i``. ``time_budget_s``: the run stops between instances once it is spent
+    and the figures cover the instances done.
+    """
+    report = progress or (lambda f, m: None)
+    name = task if isinstance(task, str) else task.name
+    report(0.0, f"Discovering a structure for {name} from {n_examples} examples")
+    ev = None
+    for ev in evaluate_iter(task, model, n=n, n_examples=n_examples, sc_k=sc_k, seed=seed, structure=structure,
+                            time_budget_s=time_budget_s):
+        if ev.n:
+            report(ev.n / n, f"{ev.task}: {ev.n}/{n} instances")
+    assert ev is not None
+    return ev
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -194,7 +194,8 @@ def test_evaluation_counts_calls_per_instance():
     assert not bad.structure.ok and bad.accuracy["self-discover"] == 0 and bad.calls_per_instance["self-discover"] == 2
 
 
-def test_the_real_decoding_path_runs_on_the_tiny_model():
+def test_the_real_decoding_path_runs_on_the_tiny_model(monkeypatch):
+    monkeypatch.setitem(SD.MAX_TOKENS, "cot", 8)
     lm = tiny_lm()
     comp = SD.ModelCompleter(lm)
     one = comp.complete("abc", max_new_tokens=5)
@@ -203,3 +204,22 @@ def test_the_real_decoding_path_runs_on_the_tiny_model():
     assert a == comp.complete("abc", max_new_tokens=6, n=3, sample=True, seed=1) and len(a) == 3
     sc = SD.baseline("what is 2 + 2?", lm, method="cot-sc", k=3)
     assert sc.n_calls == 3 and len(sc.answers) == 3
+
+
+def test_evaluation_streams_reuses_a_structure_and_stops_at_its_cap():
+    lm = ScriptedLM()
+    snaps = list(SD.evaluate_iter("arithmetic", lm, n=3, n_examples=2, sc_k=[2, 5]))
+    assert [s.n for s in snaps] == [0, 1, 2, 3] and snaps[-1].methods[-2:] == ["cot-sc (k=2)", "cot-sc (k=5)"]
+    assert snaps[-1].calls_per_instance["cot-sc (k=5)"] == 5 and snaps[0].n == 0 and snaps[0].structure.ok
+    # A structure discovered before is reused: no stage-1 call runs, its 3 calls still count.
+    before = len(lm.prompts)
+    ev = SD.evaluate("arithmetic", lm, n=3, sc_k=[1], structure=snaps[-1].structure)
+    assert len(lm.prompts) - before == 3 * 4 and ev.calls_per_instance["self-discover"] == 2.0
+    assert ev.structure is snaps[-1].structure
+    # A spent budget ends the run between instances and says so.
+    capped = SD.evaluate("arithmetic", lm, n=3, sc_k=[1], structure=ev.structure, time_budget_s=0.0)
+    assert capped.n == 0 and capped.stopped == "time cap"
+    with pytest.raises(SD.InputError, match="list of sample counts"):
+        SD.evaluate("arithmetic", lm, n=2, sc_k="5")
+    with pytest.raises(SD.InputError, match="Instances"):
+        SD.evaluate("arithmetic", lm, n=0)
