@@ -633,7 +633,7 @@ def evaluate_iter(task: str | Task = "arithmetic", model: Any = None, *, n: int 
     """:func:`evaluate` as a stream: an Evaluation with no instances once the structure is there, then one after
     every instance (the last one is the result). ``structure``: a structure discovered before for this task (its
     stage-1 calls still count towards Self-Discover's calls per instance); None discovers one here."""
-    t = load_task(task) if isinstance(task, str) else task
+    t = task if isinstance(task, Task) else load_task(task)
     n = check_count(n, what="Instances", low=1, high=max(1, len(t.problems) - MAX_EXAMPLES))
     n_examples = check_count(n_examples, what="Task examples", low=1, high=MAX_EXAMPLES)
     if sc_k is not None:
@@ -717,7 +717,7 @@ def evaluate(task: str | Task = "arithmetic", model: Any = None, *, n: int = 10,
     and the figures cover the instances done.
     """
     report = progress or (lambda f, m: None)
-    name = task if isinstance(task, str) else task.name
+    name = task.name if isinstance(task, Task) else f"{task!s:.60}"
     report(0.0, f"Discovering a structure for {name} from {n_examples} examples")
     ev = None
     for ev in evaluate_iter(task, model, n=n, n_examples=n_examples, sc_k=sc_k, seed=seed, structure=structure,
