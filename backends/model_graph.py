@@ -37,7 +37,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -500,6 +500,7 @@ def make_router(name: str, *, model: "str | LoadedModel | None" = None) -> Route
 
 
 _trained: dict[tuple, Router] = {}
+MAX_TRAINED = 24  # trained routers kept per process (each user's added nodes make a new training set)
 _trained_lock = threading.Lock()
 
 
@@ -528,6 +529,8 @@ def trained_router(name: str | Router | None = None, graph: Graph | None = None,
     key = (name, tuple(router.models), _set_key(rows))
     with _trained_lock:
         if key not in _trained:
+            while len(_trained) >= MAX_TRAINED:  # users' own training sets: keep the newest few
+                _trained.pop(next(iter(_trained)))
             _trained[key] = router.fit([q.query for q in rows], [q.node for q in rows], graph)
         return _trained[key]
 
@@ -542,7 +545,7 @@ class Route:
     rewritten: str  # q_h, the query in the node's template
     answer: str | None  # None when route(..., answer=False)
     router: str
-    scores: dict[str, float]  # the router's score per candidate node
+    scores: dict[str, float | None]  # the router's score per candidate node (None: it cannot reach that node)
     models: dict[str, list[str] | str]  # "router": models the router used; "worker": the worker's model
     calls: list[dict]  # every LM call: model, role, prompt (verbatim), output, seconds
     route_seconds: float
@@ -612,17 +615,28 @@ def route(query: str, *, router: str | Router | None = None, answer: bool = True
     route_s = time.perf_counter() - t0
     node = graph.node(routing.nodes[0])
     rewritten = node.rewrite(query)
-    scores = {c: float(s) for c, s in zip(routing.candidates, routing.scores[0])}
-    text, calls, extra, worker, answer_s = None, list(routing.calls), {}, node.model_for(_profile()), 0.0
-    if answer:
-        lm = worker_model(node)
-        worker = lm.name
-        t1 = time.perf_counter()
-        text, worker_calls, extra = answer_with(node, rewritten, lm, max_new_tokens=max_new_tokens, deadline=deadline)
-        calls += worker_calls
-        answer_s = time.perf_counter() - t1
-    return Route(query, node.name, rewritten, text, r.name, scores, {"router": list(r.models), "worker": worker},
-                 calls, route_s, answer_s, time.perf_counter() - t0, extra)
+    # None: a node the router cannot reach (a trained router never saw queries for it)
+    scores = {c: float(s) if np.isfinite(s) else None for c, s in zip(routing.candidates, routing.scores[0])}
+    out = Route(query, node.name, rewritten, None, r.name, scores, {"router": list(r.models),
+                                                                       "worker": node.model_for(_profile())},
+                list(routing.calls), route_s, 0.0, time.perf_counter() - t0)
+    if not answer:
+        return out
+    return answer_route(out, graph, max_new_tokens=max_new_tokens, deadline=deadline)
+
+
+def answer_route(r: Route, graph: Graph | None = None, *, max_new_tokens: int | None = None,
+                 deadline: Deadline | None = None) -> Route:
+    """A routed query (``route(..., answer=False)``) answered by its node's worker: a new Route with the
+    answer, the worker's call appended and the timings added (a UI shows the route before the answer)."""
+    graph = graph or load_graph()
+    node = graph.node(r.node)
+    lm = worker_model(node)
+    t1 = time.perf_counter()
+    text, worker_calls, extra = answer_with(node, r.rewritten, lm, max_new_tokens=max_new_tokens, deadline=deadline)
+    answer_s = time.perf_counter() - t1
+    return Route(r.query, r.node, r.rewritten, text, r.router, r.scores, {**r.models, "worker": lm.name},
+                 r.calls + worker_calls, r.route_seconds, answer_s, r.seconds + answer_s, extra)
 
 
 def single_model(query: str, model: "str | LoadedModel | None" = None, *, max_new_tokens: int = 128,
@@ -696,30 +710,56 @@ def evaluate_routing(routers: Sequence[str | Router] = ("logreg-minilm", "centro
     return RoutingReport(split, len(rows), nodes, acc, per_node, conf, secs, train_s, used, trained, errors)
 
 
-def memory_cost(graph: Graph | None = None, *, load: bool = False) -> dict:
-    """What keeping the graph's worker models loaded costs, from the registry's own figures.
+def memory_cost(graph: Graph | None = None, *, load: bool = False, router: str | Router | None = None,
+                single: "str | None" = None) -> dict:
+    """What keeping the graph's models loaded costs, from the registry's own figures, against one model.
 
-    ``load``: load every worker first (minutes on first use); otherwise only the ones loaded so far count.
-    Returns per model its memory (MB), parameters and load time, the total, and the largest single model
-    (the cost of sending everything to one model)."""
+    ``load``: load every worker (and the router's and single model) first (minutes on first use); otherwise
+    only the ones loaded so far count. ``router``: a router whose models count towards the graph (a name
+    counts the models that router would use). ``single``: the one model that answers everything instead
+    (default: the chat slot). Returns per model its memory (MB), parameters, load time and role, the graph's
+    total (``total_mb``), the single model's (``single_mb``) and the largest worker's (``largest_mb``)."""
     from backends.models import registry
 
     graph = graph or load_graph()
     reg = registry()
-    names = []
+    roles: dict[str, list[str]] = {}
     for n in graph.nodes:
         name = reg.resolve(n.model_for(reg.profile), "chat" if n.kind == "lm" else "reader")
-        if name not in names:
-            names.append(name)
-        if load:
-            reg.get(name)
+        roles.setdefault(name, []).append(f"worker {n.name}")
+    if router is not None:
+        names = router.models if isinstance(router, Router) else _router_models(router)
+        for m in names:
+            roles.setdefault(m, []).append("router")
+    one = reg.resolve(single or "chat", "chat")
+    if load:
+        for m in [*roles, one]:
+            reg.get(m)
     info = {d["name"]: d for d in reg.loaded()}
-    rows = [{"model": m, "loaded": m in info, **({k: info[m][k] for k in ("memory_mb", "params_m", "load_s", "weights")}
-                                                 if m in info else {})} for m in names]
-    total = sum(r.get("memory_mb", 0.0) for r in rows)
-    largest = max((r.get("memory_mb", 0.0) for r in rows), default=0.0)
-    return {"profile": reg.profile, "models": rows, "total_mb": round(total, 1), "largest_mb": round(largest, 1),
+
+    def row(m: str, role: list[str]) -> dict:
+        keys = ("memory_mb", "params_m", "load_s", "weights")
+        return {"model": m, "role": ", ".join(role), "loaded": m in info,
+                **({k: info[m][k] for k in keys} if m in info else {})}
+
+    rows = [row(m, r) for m, r in roles.items()]
+    workers = [r for r in rows if any(x.startswith("worker") for x in roles[r["model"]])]
+    return {"profile": reg.profile, "models": rows, "total_mb": round(sum(r.get("memory_mb", 0.0) for r in rows), 1),
+            "largest_mb": round(max((r.get("memory_mb", 0.0) for r in workers), default=0.0), 1),
+            "single": row(one, ["single"]), "single_mb": round(info.get(one, {}).get("memory_mb", 0.0), 1),
             "all_loaded": all(r["loaded"] for r in rows)}
+
+
+def _router_models(name: str) -> list[str]:
+    """The registry names a router of that name uses, without building it (nothing is loaded)."""
+    from backends.models import registry
+
+    if name not in ROUTERS:
+        raise InputError(f"Unknown router {name!r}; routers: {', '.join(ROUTERS)}.")
+    reg = registry()
+    if name in ("prompt", "functional-tokens"):
+        return [reg.resolve("chat", "chat")]
+    return [reg.resolve(EMBEDDERS[name.partition("-")[2]], "embedder")]
 
 
 # ----- end to end -----------------------------------------------------------------------------------------
@@ -733,6 +773,9 @@ class EndToEnd:
     seconds: dict[str, float]  # total answering time per system
     models: dict[str, list[str]]  # system -> models it used
     records: list[dict]  # per item: query, gold, node, chosen node, each system's answer and correctness
+    total: int = 0  # items asked for (n: items done so far)
+    complete: bool = True  # False while streaming
+    stopped: str = ""  # why it ended early, if it did
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -768,19 +811,21 @@ def is_right(answer: str | None, item: dict) -> bool:
     return bool(contains_answer(answer, item["gold"]))
 
 
-def evaluate_end_to_end(items: Sequence[dict] | None = None, *, router: str | Router | None = None,
-                        single: "str | LoadedModel | None" = None, graph: Graph | None = None,
-                        max_new_tokens: int = 96, progress: ProgressFn | None = None,
-                        time_budget_s: float | None = None) -> EndToEnd:
-    """Each item answered three ways: through the router's node, through its labelled node (oracle), and by
-    ``single`` (default: the chat slot) with the query as it is. Answers reuse one another where the same
-    node and model would answer the same prompt (a router that picks the labelled node costs no second call)."""
+def end_to_end_iter(items: Sequence[dict] | None = None, *, router: str | Router | None = None,
+                    single: "str | LoadedModel | None" = None, graph: Graph | None = None,
+                    max_new_tokens: int = 96, progress: ProgressFn | None = None,
+                    time_budget_s: float | None = None) -> Iterator[EndToEnd]:
+    """:func:`evaluate_end_to_end` one item at a time: yields the report so far after each item (the last one
+    has ``complete``). Once ``time_budget_s`` is spent it stops between items and says so in ``stopped``."""
     from backends.models import loaded
 
     graph = graph or load_graph()
     items = list(items if items is not None else mixed_items())
     if not items:
         raise InputError("No items to evaluate.")
+    for it in items:
+        if it.get("node") not in graph.names:
+            raise InputError(f"Item {it.get('query', '')[:40]!r} names node {it.get('node')!r}, not in the graph.")
     r = trained_router(router, graph)
     one = loaded(single, "chat")
     deadline = Deadline(time_budget_s)
@@ -788,7 +833,11 @@ def evaluate_end_to_end(items: Sequence[dict] | None = None, *, router: str | Ro
     secs = {"graph": routing.seconds, "oracle": 0.0, "single": 0.0}
     records, used = [], {"graph": set(r.models), "oracle": set(), "single": {one.name}}
     plain = Node("single", "everything", "Answers every query.", "{query}", {"*": one.name})
+    stopped = ""
     for i, (it, chosen) in enumerate(zip(items, routing.nodes)):
+        if deadline.expired:
+            stopped = f"time budget of {time_budget_s:g} s spent after {i} of {len(items)} items"
+            break
         if progress:
             progress(i / len(items), f"Item {i + 1}/{len(items)}")
         answers: dict[str, str] = {}
@@ -802,7 +851,7 @@ def evaluate_end_to_end(items: Sequence[dict] | None = None, *, router: str | Ro
             lm = one if node is plain else worker_model(node)
             t0 = time.perf_counter()
             answers[system] = answer_with(node, query or node.rewrite(it["query"]), lm,
-                                          max_new_tokens=max_new_tokens, deadline=deadline)[0]
+                                          max_new_tokens=max_new_tokens, deadline=Deadline(None))[0]
             took[system] = time.perf_counter() - t0
             used[system].add(lm.name)
         for k, v in took.items():
@@ -811,6 +860,30 @@ def evaluate_end_to_end(items: Sequence[dict] | None = None, *, router: str | Ro
                         **{f"{k} answer": a for k, a in answers.items()},
                         **{f"{k} correct": is_right(a, it) for k, a in answers.items()},
                         **{f"{k} seconds": round(v, 3) for k, v in took.items()}})
-    acc = {s: float(np.mean([rec[f"{s} correct"] for rec in records])) for s in ("graph", "oracle", "single")}
-    return EndToEnd(len(records), acc, float(np.mean([rec["chosen"] == rec["node"] for rec in records])),
-                    {k: round(v, 2) for k, v in secs.items()}, {k: sorted(v) for k, v in used.items()}, records)
+        if i + 1 < len(items):
+            yield _end_to_end(records, secs, used, len(items), "")
+    yield _end_to_end(records, secs, used, len(items), stopped)
+
+
+def _end_to_end(records: list[dict], secs: dict, used: dict, total: int, stopped: str) -> EndToEnd:
+    done = len(records)
+    acc = {s: float(np.mean([rec[f"{s} correct"] for rec in records])) if done else float("nan")
+           for s in ("graph", "oracle", "single")}
+    routed = float(np.mean([rec["chosen"] == rec["node"] for rec in records])) if done else float("nan")
+    return EndToEnd(done, acc, routed, {k: round(v, 2) for k, v in secs.items()},
+                    {k: sorted(v) for k, v in used.items()}, list(records), total=total,
+                    complete=done == total or bool(stopped), stopped=stopped)
+
+
+def evaluate_end_to_end(items: Sequence[dict] | None = None, *, router: str | Router | None = None,
+                        single: "str | LoadedModel | None" = None, graph: Graph | None = None,
+                        max_new_tokens: int = 96, progress: ProgressFn | None = None,
+                        time_budget_s: float | None = None) -> EndToEnd:
+    """Each item answered three ways: through the router's node, through its labelled node (oracle), and by
+    ``single`` (default: the chat slot) with the query as it is. Answers reuse one another where the same
+    node and model would answer the same prompt (a router that picks the labelled node costs no second call).
+    ``time_budget_s``: stop between items once spent (the report covers the items done)."""
+    reports = end_to_end_iter(items, router=router, single=single, graph=graph, max_new_tokens=max_new_tokens,
+                              progress=progress, time_budget_s=time_budget_s)
+    *_, last = reports
+    return last

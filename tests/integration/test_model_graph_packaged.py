@@ -1,5 +1,4 @@
 """The model graph on the packaged models (tiny profile): routing accuracy on the held-out set, route() end to end."""
-import json
 
 import pytest
 
@@ -33,34 +32,27 @@ def test_hand_written_queries_in_other_styles(registry):
     assert rep.accuracy["similarity-minilm"] < rep.accuracy["logreg-minilm"], rep.accuracy
 
 
-def test_route_sends_a_sotu_question_through_rag(registry):
+def test_route_sends_a_sotu_question_to_the_rag_node(registry):
+    # Routing only: the RAG answer needs the SOTU index (tens of seconds); the browser test answers one.
     q = "In which harbor was the battleship Maine destroyed, according to McKinley's 1898 message?"
-    r = MG.route(q, max_new_tokens=12)
-    assert r.node == "sotu" and r.rewritten == q and r.router == MG.DEFAULT_ROUTER
-    assert r.models["worker"] == registry.resolve("reader") and r.answer
-    assert r.extra["passages"] and len(r.calls) == 1 and "Passage" in r.calls[0]["prompt"]
-    assert json.loads(json.dumps(r.to_dict()))["node"] == "sotu"
+    r = MG.route(q, answer=False)
+    assert r.node == "sotu" and r.rewritten == q and r.router == MG.DEFAULT_ROUTER and r.answer is None
+    assert max(r.scores, key=r.scores.get) == "sotu" and r.calls == []
 
 
 def test_route_rewrites_an_arithmetic_query_for_its_node(registry):
-    r = MG.route("What is 17 + 25?", max_new_tokens=24)
+    r = MG.route("What is 17 + 25?", max_new_tokens=8)
     assert r.node == "arithmetic" and r.rewritten.startswith("Solve this math problem")
     assert r.calls[-1]["model"] == "smollm2-135m-instruct" and r.rewritten in r.calls[-1]["prompt"]
-    assert r.answer_seconds > 0 and r.route_seconds < r.seconds
-    single = MG.single_model("What is 17 + 25?", max_new_tokens=24)
-    assert single.node == "single" and single.rewritten == "What is 17 + 25?" and single.answer is not None
-
-
-def test_prompt_router_on_the_chat_model(registry):
-    rows = MG.load_routing_set(split="test")[:3]
-    out = MG.trained_router("prompt").route([q.query for q in rows], MG.load_graph())
-    assert len(out.calls) == 3 and all(n in MG.load_graph().names for n in out.nodes)
-    # Measured on the 88 held-out queries: SmolLM2-135M names option 1 (arithmetic) for every query (27 %):
-    # a model this small cannot read four descriptions and choose, the paper's reason for functional tokens.
+    assert r.answer_seconds > 0 and r.route_seconds < r.seconds and r.answer is not None
+    # Measured on the 88 held-out queries, the prompt router (SmolLM2-135M reading the four descriptions) names
+    # option 1 (arithmetic) for every query (27 %): a model this small cannot read the descriptions and choose,
+    # the paper's reason for functional tokens. (Its mechanics are unit-tested with a fake LM.)
 
 
 def test_memory_cost_of_the_loaded_workers(registry):
     registry.get("smollm2-135m-instruct")
-    cost = MG.memory_cost()
+    cost = MG.memory_cost(router="logreg-minilm")
     assert cost["profile"] == registry.profile and cost["models"][0]["model"] == "smollm2-135m-instruct"
-    assert cost["total_mb"] >= cost["largest_mb"] > 0
+    assert cost["total_mb"] >= cost["largest_mb"] > 0 and cost["single"]["model"] == registry.resolve("chat")
+    assert "router" in cost["models"][-1]["role"] and cost["single_mb"] > 0

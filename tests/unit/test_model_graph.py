@@ -223,6 +223,7 @@ def test_end_to_end_compares_graph_oracle_and_single_model(graph, monkeypatch):
     items = [{"query": "compute 40 plus 2", "gold": ["42"], "node": "arithmetic", "check": "number"},
              {"query": "what is 6 times 7", "gold": ["42"], "node": "chat", "check": "number"}]  # routed elsewhere
     rep = MG.evaluate_end_to_end(items, router=router, single=lm, graph=graph)
+    assert rep.complete and rep.total == 2
     assert rep.n == 2 and rep.routing_accuracy == 0.5
     assert rep.accuracy == {"graph": 1.0, "oracle": 0.5, "single": 1.0}
     # The first item's routed answer is the oracle's (no second call); the second needs both nodes.
@@ -237,3 +238,36 @@ def test_answers_are_checked_by_number_or_by_text():
     assert not MG.is_right(None, num)
     txt = {"gold": ["North Carolina"], "check": "text"}
     assert MG.is_right("He welcomed North Carolina.", txt) and not MG.is_right("Virginia", txt)
+
+
+def test_end_to_end_streams_item_by_item_and_stops_at_its_budget(graph, monkeypatch):
+    router = MG.EmbeddingClassifier(fake_embedder(), "centroid").fit([q.query for q in toy_set()],
+                                                                     [q.node for q in toy_set()], graph)
+    lm = tiny_lm()
+    monkeypatch.setattr(MG, "worker_model", lambda node, profile=None: lm)
+    monkeypatch.setattr(MG, "answer_with", lambda node, q, model, **kw: ("42", [], {}))
+    items = [{"query": f"compute {i} plus 2", "gold": ["42"], "node": "arithmetic", "check": "number"}
+             for i in range(3)]
+    reps = list(MG.end_to_end_iter(items, router=router, single=lm, graph=graph))
+    assert [(r.n, r.total, r.complete) for r in reps] == [(1, 3, False), (2, 3, False), (3, 3, True)]
+    assert reps[-1].accuracy == {"graph": 1.0, "oracle": 1.0, "single": 1.0} and reps[-1].stopped == ""
+    import time
+
+    def slow(node, q, model, **kw):
+        time.sleep(0.2)
+        return "42", [], {}
+
+    monkeypatch.setattr(MG, "answer_with", slow)  # two calls per item (the router picks the labelled node)
+    spent = MG.evaluate_end_to_end(items, router=router, single=lm, graph=graph, time_budget_s=0.3)
+    assert spent.n == 1 and spent.total == 3 and spent.complete and "after 1 of 3 items" in spent.stopped
+    with pytest.raises(InputError, match="not in the graph"):
+        MG.evaluate_end_to_end([{**items[0], "node": "nowhere"}], router=router, single=lm, graph=graph)
+
+
+def test_a_node_without_training_queries_is_unreachable_for_a_classifier(graph):
+    router = MG.EmbeddingClassifier(fake_embedder(), "logreg").fit([q.query for q in toy_set()],
+                                                                   [q.node for q in toy_set()], graph)
+    g2 = graph.with_node(MG.Node("poetry", "poems", "Writes poems.", "Write a poem: {query}", {"*": "chat"}))
+    r = MG.route("what is 2 plus 2", router=router, graph=g2, answer=False)
+    assert r.scores["poetry"] is None and r.node == "arithmetic"
+    assert json.loads(json.dumps(r.to_dict()))["scores"]["poetry"] is None
