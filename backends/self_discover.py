@@ -214,6 +214,25 @@ def completer_of(model: Any) -> Completer:
     return ModelCompleter(loaded(model, "chat"))
 
 
+class _Capped:
+    """A Completer whose replies are cut at ``cap`` tokens (a quick run; every stage keeps its own lower limit)."""
+
+    def __init__(self, lm: Completer, cap: int):
+        self.lm, self.cap, self.name = lm, cap, lm.name
+
+    def complete(self, prompt: str, *, max_new_tokens: int, **kw: Any) -> list[str]:
+        return self.lm.complete(prompt, max_new_tokens=min(max_new_tokens, self.cap), **kw)
+
+
+def _lm(model: Any, max_new_tokens: int | None) -> Completer:
+    """The Completer of ``model``, its replies capped at ``max_new_tokens`` when given."""
+    if max_new_tokens is None:
+        return completer_of(model)
+    cap = check_count(max_new_tokens, what="Token limit per reply", low=4, high=1024)
+    lm = completer_of(model)
+    return _Capped(lm.lm if isinstance(lm, _Capped) else lm, cap)
+
+
 @dataclass(frozen=True)
 class Call:
     """One LM call as it ran: the user prompt verbatim and the reply (or the n sampled replies)."""
@@ -449,7 +468,7 @@ def _read_plan(reply: str, example: dict) -> tuple[dict | None, str]:
 
 
 def discover(task_examples: Sequence[str] | str, model: Any = None, *, seed: int = 0,
-             time_budget_s: float | None = None) -> Structure:
+             time_budget_s: float | None = None, max_new_tokens: int | None = None) -> Structure:
     """Stage 1: SELECT, ADAPT and IMPLEMENT on a few unlabelled examples of a task (3 greedy calls; one more
     when the JSON plan does not parse: the retry shows the model its reply and the parse error).
 
@@ -457,7 +476,7 @@ def discover(task_examples: Sequence[str] | str, model: Any = None, *, seed: int
     exception. ``seed`` is kept for the record (the stage-1 calls are greedy, so a run is reproducible).
     """
     examples = _check_examples(task_examples)
-    rec = _Recorder(completer_of(model), Deadline(time_budget_s))
+    rec = _Recorder(_lm(model, max_new_tokens), Deadline(time_budget_s))
     t0 = time.perf_counter()
     shown = _numbered(examples)
     modules = reasoning_modules()
@@ -496,6 +515,29 @@ def discover(task_examples: Sequence[str] | str, model: Any = None, *, seed: int
                    "Its replies are shown under the calls; try a larger model or other example problems.")
     return Structure(examples, rec.lm.name, selected, adapted, structure or {}, prompts, rec.calls, message, notes,
                      time.perf_counter() - t0)
+
+
+MAX_PLAN_KEYS = 40
+
+
+def plan_structure(plan: dict | str, task_examples: Sequence[str] = (), model: str = "") -> Structure:
+    """A Structure from a plan given as a dict or as JSON text (a structure written or edited by hand, or one
+    discovered before and saved): no stage-1 calls. Text is read as IMPLEMENT's replies are (fences, prose
+    around, trailing commas); a plan must be a non-empty object of at most 40 steps with text keys."""
+    if isinstance(plan, str):
+        parsed, error = extract_json(check_text(plan, what="The JSON structure"))
+        if parsed is None:
+            raise InputError(f"The structure is not a JSON object ({error}). Write it as "
+                             '{"step one": "", "step two": "", "final answer": ""}.')
+        plan = parsed
+    if not isinstance(plan, dict) or not plan:
+        raise InputError("The structure must be a non-empty JSON object of steps.")
+    if len(plan) > MAX_PLAN_KEYS:
+        raise InputError(f"The structure has {len(plan)} steps; keep it to {MAX_PLAN_KEYS}.")
+    if len(json.dumps(plan)) > 8000:
+        raise InputError("The structure is over 8,000 characters as JSON; keep it shorter.")
+    examples = [str(t) for t in task_examples] if isinstance(task_examples, (list, tuple)) else []
+    return Structure(examples, str(model), [], [], dict(plan), {}, [])
 
 
 # ----- stage 2: solve, and the baselines -----------------------------------------------------------
@@ -552,10 +594,10 @@ def _format_for(answer_type: str, options: Sequence[str], answer_format: str | N
 
 def solve(structure: Structure, question: str, model: Any = None, *, answer_type: str = "number",
           options: Sequence[str] | None = None, answer_format: str | None = None,
-          time_budget_s: float | None = None) -> Solution:
+          time_budget_s: float | None = None, max_new_tokens: int | None = None) -> Solution:
     """Stage 2 (1 greedy call): the model fills ``structure`` for ``question`` and answers. ``model`` may differ
     from the one that discovered the structure (transfer)."""
-    return _solve(completer_of(model), structure, _check_question(question), *_answer_args(answer_type, options),
+    return _solve(_lm(model, max_new_tokens), structure, _check_question(question), *_answer_args(answer_type, options),
                   answer_format, Deadline(time_budget_s))
 
 
@@ -578,13 +620,13 @@ def _solve(lm: Completer, structure: Structure, question: str, answer_type: str,
 
 def baseline(question: str, model: Any = None, *, method: str = "cot", k: int = 5, seed: int = 0,
              answer_type: str = "number", options: Sequence[str] | None = None, answer_format: str | None = None,
-             time_budget_s: float | None = None) -> Solution:
+             time_budget_s: float | None = None, max_new_tokens: int | None = None) -> Solution:
     """A baseline answer: "direct" (1 call), zero-shot "cot" (1 call) or "cot-sc" (k seeded samples of the CoT
     prompt decoded as one batch, majority vote; k calls)."""
     if method not in ("direct", "cot", "cot-sc"):
         raise InputError("method must be direct, cot or cot-sc.")
     k = check_count(k, what="Self-consistency samples (k)", low=1, high=64)
-    return _baseline(completer_of(model), _check_question(question), method, k, seed,
+    return _baseline(_lm(model, max_new_tokens), _check_question(question), method, k, seed,
                      *_answer_args(answer_type, options), answer_format, Deadline(time_budget_s))
 
 
@@ -629,7 +671,7 @@ class Evaluation:
 
 def evaluate_iter(task: str | Task = "arithmetic", model: Any = None, *, n: int = 10, n_examples: int = 3,
                   sc_k: Sequence[int] | None = None, seed: int = 0, structure: Structure | None = None,
-                  time_budget_s: float | None = None) -> Iterator[Evaluation]:
+                  time_budget_s: float | None = None, max_new_tokens: int | None = None) -> Iterator[Evaluation]:
     """:func:`evaluate` as a stream: an Evaluation with no instances once the structure is there, then one after
     every instance (the last one is the result). ``structure``: a structure discovered before for this task (its
     stage-1 calls still count towards Self-Discover's calls per instance); None discovers one here."""
@@ -644,7 +686,7 @@ def evaluate_iter(task: str | Task = "arithmetic", model: Any = None, *, n: int 
         sc_k = [check_count(k, what="Self-consistency samples (k)", low=1, high=64) for k in sc_k]
     if structure is not None and not isinstance(structure, Structure):
         raise InputError("structure must be a Structure from discover() (or None to discover one).")
-    lm, deadline, t0 = completer_of(model), Deadline(time_budget_s), time.perf_counter()
+    lm, deadline, t0 = _lm(model, max_new_tokens), Deadline(time_budget_s), time.perf_counter()
     if structure is None:
         structure = discover([p.question for p in t.problems[-n_examples:]], lm, seed=seed,
                              time_budget_s=time_budget_s)
@@ -707,7 +749,8 @@ def _summary(task: str, model: str, methods: list[str], structure: Structure, re
 
 def evaluate(task: str | Task = "arithmetic", model: Any = None, *, n: int = 10, n_examples: int = 3,
              sc_k: Sequence[int] | None = None, seed: int = 0, progress: ProgressFn | None = None,
-             structure: Structure | None = None, time_budget_s: float | None = None) -> Evaluation:
+             structure: Structure | None = None, time_budget_s: float | None = None,
+             max_new_tokens: int | None = None) -> Evaluation:
     """Direct, zero-shot CoT, Self-Discover and CoT self-consistency on ``n`` instances of a built-in task.
 
     One structure is discovered from ``n_examples`` problems that are not evaluated (taken from the end of the
@@ -721,7 +764,7 @@ def evaluate(task: str | Task = "arithmetic", model: Any = None, *, n: int = 10,
     report(0.0, f"Discovering a structure for {name} from {n_examples} examples")
     ev = None
     for ev in evaluate_iter(task, model, n=n, n_examples=n_examples, sc_k=sc_k, seed=seed, structure=structure,
-                            time_budget_s=time_budget_s):
+                            time_budget_s=time_budget_s, max_new_tokens=max_new_tokens):
         if ev.n:
             report(ev.n / n, f"{ev.task}: {ev.n}/{n} instances")
     assert ev is not None
