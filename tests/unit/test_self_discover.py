@@ -223,3 +223,25 @@ def test_evaluation_streams_reuses_a_structure_and_stops_at_its_cap():
         SD.evaluate("arithmetic", lm, n=2, sc_k="5")
     with pytest.raises(SD.InputError, match="Instances"):
         SD.evaluate("arithmetic", lm, n=0)
+
+
+def test_a_plan_from_json_text_and_the_per_reply_token_limit():
+    s = SD.plan_structure('Here:\n```json\n{"Count the items": "", "Final answer": "",}\n```')
+    assert s.ok and list(s.structure) == ["Count the items", "Final answer"] and s.n_calls == 0
+    for bad, msg in [("first think", "not a JSON object"), ("{}", "not a JSON object|non-empty"),
+                     ({f"k{i}": "" for i in range(41)}, "keep it to 40")]:
+        with pytest.raises(SD.InputError, match=msg):
+            SD.plan_structure(bad)
+
+    class Limits(ScriptedLM):
+        def complete(self, prompt, *, max_new_tokens, **kw):
+            self.limits = getattr(self, "limits", []) + [max_new_tokens]
+            return super().complete(prompt, max_new_tokens=max_new_tokens, **kw)
+
+    lm = Limits()
+    SD.discover(EXAMPLES, lm, max_new_tokens=16)
+    assert lm.limits == [16, 16, 16]
+    SD.baseline("What is 2 + 2?", lm, method="direct", max_new_tokens=64)
+    assert lm.limits[-1] == SD.MAX_TOKENS["direct"]  # a stage's own lower limit stands
+    with pytest.raises(SD.InputError, match="Token limit per reply"):
+        SD.solve(s, "What is 2 + 2?", lm, max_new_tokens=2)
