@@ -56,10 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     out: dict = {"args": vars(args), "tasks": {}}
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
-        t0 = time.perf_counter()
-        ev = SD.evaluate(task, args.model, n=args.n, n_examples=args.examples, sc_k=args.sc_k, seed=args.seed,
-                         time_budget_s=args.cap_min * 60,
-                         progress=lambda f, m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True))
+        t0, ev = time.perf_counter(), None
+        print(f"[{time.strftime('%H:%M:%S')}] {task}: discovering a structure", flush=True)
+        for ev in SD.evaluate_iter(task, args.model, n=args.n, n_examples=args.examples, sc_k=args.sc_k,
+                                   seed=args.seed, time_budget_s=args.cap_min * 60):
+            if ev.records:  # each instance as it finishes, and the record so far on disk
+                r = ev.records[-1]
+                print(f"[{time.strftime('%H:%M:%S')}] {task} {ev.n}/{args.n}: gold {r['gold']}; " + ", ".join(
+                    f"{m} {r[m]}{'+' if r[m + ' correct'] else '-'}" for m in ev.methods), flush=True)
+            else:
+                print(f"[{time.strftime('%H:%M:%S')}] structure ok={ev.structure.ok}", flush=True)
+            out["tasks"][task] = ev.to_dict()
+            if args.json:
+                Path(args.json).write_text(json.dumps(out, indent=1))
+        assert ev is not None
         s = ev.structure
         print(f"\n== {ev.task} on {ev.model}: n={ev.n}{' (stopped: ' + ev.stopped + ')' if ev.stopped else ''}, "
               f"{time.perf_counter() - t0:.0f} s; structure ok={s.ok} after {s.n_calls} stage-1 calls")
@@ -74,9 +84,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"{sd - ev.accuracy['direct']:+.2f}; " + "; ".join(
                       f"{m} calls / Self-Discover calls: {ev.calls_per_instance[m] / per_sd:.2f}x"
                       f" (accuracy {ev.accuracy[m]:.2f})" for m in sc), flush=True)
-        out["tasks"][task] = ev.to_dict()
-        if args.json:
-            Path(args.json).write_text(json.dumps(out, indent=1))
     return 0
 
 
