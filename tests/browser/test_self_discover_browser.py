@@ -28,6 +28,6 @@ def test_self_discover_quick_evaluation_end_to_end(page, artifacts):
     assert page.get_by_text("stage-1 calls, reused for every instance").filter(visible=True).count() >= 1
     assert drawn_plots(page, 1).count() >= 1
     assert page.get_by_text("accuracy vs LM calls per instance").filter(visible=True).count() >= 1
-    assert page.locator("td", has_text="cot-sc (k=").filter(visible=True).count() >= 1
+    assert page.get_by_text("cot-sc (k=").filter(visible=True).count() >= 1
     page.screenshot(path=str(artifacts / "self-discover-evaluation.png"), full_page=True)
     assert page.js_errors == []
