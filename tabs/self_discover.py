@@ -263,7 +263,11 @@ def evaluation_report(ev, n: int, done: bool) -> str:
     if not done:
         return head + f"\n\n*Running: {ev.n}/{n} instances, {ev.seconds:.0f} s so far.*"
     lines = [head]
-    if ev.n:
+    if ev.n and not s.ok:
+        lines.append("**Self-Discover could not run: the model wrote no usable plan**, so it scores 0 while its "
+                     f"stage-1 calls still count ({ev.calls_per_instance['self-discover']:.2f} per instance). Direct "
+                     f"{ev.accuracy['direct']:.0%}, CoT {ev.accuracy['cot']:.0%}.")
+    elif ev.n:
         sd, cot, direct = ev.accuracy["self-discover"], ev.accuracy["cot"], ev.accuracy["direct"]
         sc = [m for m in ev.methods if m.startswith("cot-sc")]
         word = "beats" if sd > cot else "ties with" if sd == cot else "trails"
