@@ -194,7 +194,7 @@ def test_evaluation_counts_calls_per_instance():
     assert not bad.structure.ok and bad.accuracy["self-discover"] == 0 and bad.calls_per_instance["self-discover"] == 2
 
 
-def test_the_real_decoding_path_runs_on_the_tiny_model(monkeypatch):
+def test_the_real_decoding_path_runs_on_the_tiny_model(monkeypatch, one_thread):
     monkeypatch.setitem(SD.MAX_TOKENS, "cot", 8)
     lm = tiny_lm()
     comp = SD.ModelCompleter(lm)
