@@ -32,18 +32,20 @@ from backends import model_graph as MG  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--routers", default="all", help="comma-separated names from model_graph.ROUTERS, or 'all'")
+    ap.add_argument("--routers", default="all", help="comma-separated names from model_graph.ROUTERS, 'all' or 'none'")
     ap.add_argument("--n", type=int, default=5, help="end-to-end items per kind (arithmetic, SOTU)")
     ap.add_argument("--seed", type=int, default=0, help="which items (mixed_items' sample)")
     ap.add_argument("--router", default=MG.DEFAULT_ROUTER, help="the router of the end-to-end run")
     ap.add_argument("--tokens", type=int, default=160, help="answer token limit in the end-to-end run")
+    ap.add_argument("--only", default=None, choices=["arithmetic", "sotu"], help="end-to-end items of one kind only")
     ap.add_argument("--no-end-to-end", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     from backends.models import registry
 
     reg = registry()
-    routers = list(MG.ROUTERS) if args.routers == "all" else [r.strip() for r in args.routers.split(",")]
+    routers = (list(MG.ROUTERS) if args.routers == "all" else [] if args.routers == "none"
+               else [r.strip() for r in args.routers.split(",")])
     print(f"Profile {reg.profile}; routers {', '.join(routers)}")
     out: dict = {"profile": reg.profile, "routing": {}}
     print(f"{'router':20s} {'held-out':>9s} {'hard':>6s} {'route s':>8s} {'train s':>8s}  models")
@@ -58,17 +60,23 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(t['models'][name])} (n={t['n']}, {h['n']})", flush=True)
         out["routing"][name] = row
     if not args.no_end_to_end:
-        items = MG.mixed_items(args.n, seed=args.seed)
+        items = [it for it in MG.mixed_items(args.n, seed=args.seed) if args.only in (None, it["node"])]
         t0 = time.perf_counter()
-        e2e = MG.evaluate_end_to_end(items, router=args.router, max_new_tokens=args.tokens,
-                                     progress=lambda f, m: print(f"  {m}", flush=True))
-        print(f"\nEnd to end, {e2e.n} items ({args.n} arithmetic + {args.n} SOTU, seed {args.seed}), router "
+        e2e = None
+        for e2e in MG.end_to_end_iter(items, router=args.router, max_new_tokens=args.tokens):
+            r = e2e.records[-1]
+            print(f"  item {e2e.n}/{e2e.total} {r['node']:10s} -> {r['chosen']:10s} graph "
+                  f"{'right' if r['graph correct'] else 'wrong'} ({r['graph seconds']:.0f} s), one model "
+                  f"{'right' if r['single correct'] else 'wrong'} ({r['single seconds']:.0f} s)", flush=True)
+        kinds = args.only or 'arithmetic + SOTU'
+        print(f"\nEnd to end, {e2e.n} items ({kinds}, {args.n} each, seed {args.seed}), router "
               f"{args.router}, routing accuracy {e2e.routing_accuracy:.2f}, {time.perf_counter() - t0:.0f} s")
         for system in ("graph", "oracle", "single"):
-            by_node = {n: sum(r[f"{system} correct"] for r in e2e.records if r["node"] == n) for n in ("arithmetic",
-                                                                                                        "sotu")}
-            print(f"  {system:7s} accuracy {e2e.accuracy[system]:.2f} (arithmetic {by_node['arithmetic']}/{args.n}, "
-                  f"SOTU {by_node['sotu']}/{args.n}), answering {e2e.seconds[system]:.1f} s, "
+            kinds = sorted({r["node"] for r in e2e.records})
+            by_node = ", ".join(f"{n} {sum(r[f'{system} correct'] for r in e2e.records if r['node'] == n)}/"
+                                f"{sum(r['node'] == n for r in e2e.records)}" for n in kinds)
+            print(f"  {system:7s} accuracy {e2e.accuracy[system]:.2f} ({by_node}), answering "
+                  f"{e2e.seconds[system]:.1f} s, "
                   f"models {', '.join(e2e.models[system])}")
         cost = MG.memory_cost(router=args.router, load=True)
         for m in cost["models"]:
