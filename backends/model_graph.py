@@ -629,6 +629,8 @@ def answer_route(r: Route, graph: Graph | None = None, *, max_new_tokens: int | 
                  deadline: Deadline | None = None) -> Route:
     """A routed query (``route(..., answer=False)``) answered by its node's worker: a new Route with the
     answer, the worker's call appended and the timings added (a UI shows the route before the answer)."""
+    if max_new_tokens is not None:
+        max_new_tokens = check_count(max_new_tokens, what="Answer token limit", low=1, high=limits().max_new_tokens)
     graph = graph or load_graph()
     node = graph.node(r.node)
     lm = worker_model(node)
@@ -824,6 +826,10 @@ def end_to_end_iter(items: Sequence[dict] | None = None, *, router: str | Router
     if not items:
         raise InputError("No items to evaluate.")
     for it in items:
+        if not isinstance(it, dict) or not isinstance(it.get("query"), str) or not isinstance(it.get("gold"), list) \
+                or it.get("check") not in ("number", "text"):
+            raise InputError("Each item must be a dict with 'query' (text), 'gold' (a list of answers), 'node' and "
+                             "'check' ('number' or 'text'), as mixed_items() makes them.")
         if it.get("node") not in graph.names:
             raise InputError(f"Item {it.get('query', '')[:40]!r} names node {it.get('node')!r}, not in the graph.")
     r = trained_router(router, graph)

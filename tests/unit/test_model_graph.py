@@ -260,6 +260,8 @@ def test_end_to_end_streams_item_by_item_and_stops_at_its_budget(graph, monkeypa
     monkeypatch.setattr(MG, "answer_with", slow)  # two calls per item (the router picks the labelled node)
     spent = MG.evaluate_end_to_end(items, router=router, single=lm, graph=graph, time_budget_s=0.3)
     assert spent.n == 1 and spent.total == 3 and spent.complete and "after 1 of 3 items" in spent.stopped
+    with pytest.raises(InputError, match="must be a dict"):
+        MG.evaluate_end_to_end([{"gold": ["1"]}], router=router, single=lm, graph=graph)
     with pytest.raises(InputError, match="not in the graph"):
         MG.evaluate_end_to_end([{**items[0], "node": "nowhere"}], router=router, single=lm, graph=graph)
 
