@@ -822,6 +822,9 @@ def end_to_end_iter(items: Sequence[dict] | None = None, *, router: str | Router
     from backends.models import loaded
 
     graph = graph or load_graph()
+    if items is not None and not isinstance(items, (list, tuple)):
+        raise InputError("items must be a list of dicts, as mixed_items() makes them.")
+    max_new_tokens = check_count(max_new_tokens, what="Answer token limit", low=1, high=limits().max_new_tokens)
     items = list(items if items is not None else mixed_items())
     if not items:
         raise InputError("No items to evaluate.")
