@@ -33,9 +33,12 @@ tasks generated with known answers (boolean expressions, shuffled objects, date 
 paper's 39, in this project's words; the meta-prompts follow its three stages in our wording; a plan that is not
 valid JSON (or copies the format example) is retried once with the parse error shown to the model.
 
-**What it shows at this scale** (measured, see the evaluation tab's note): a 1.5B model writes usable plans, but
-filling one in does not make it reason better than plain chain of thought; the paper's gains were measured on
-models 50-1000x larger. Calls per instance behave as in the paper: stage 1 is shared by the task's instances.
+**What it shows at this scale.** The whole pipeline, every call verbatim, and the call counting. Not the paper's
+gain: on two shared CPU cores the 1.5B model took 8 minutes for stage 1 and 6-15 minutes per instance for the four
+methods, so no run here is large enough to compare accuracies (see the evaluation tab's note). What was seen is
+the failure the method note warns about for small models: on arithmetic, Qwen2.5-Coder-1.5B selected *Causes*,
+*Obstacles* and *Indicators* and implemented a three-step plan ("Factors that led to the situation described in
+the problem", "Obstacles", "Indicators") with no step that computes anything and no final-answer step.
 """
 TINY_NOTE = """*On the tiny profile* the chat model is SmolLM2-135M-Instruct: it runs every stage, but rarely writes a
 usable JSON plan or a right answer; use it to see the mechanics, or pick a larger model where the profile has one.
@@ -60,11 +63,12 @@ CoT and CoT-SC while to the left of CoT-SC. With a handful of instances the inte
 overlap are not shown to differ.
 """
 EVAL_NOTE = """
-**Measured on the cpu profile** (Qwen2.5-Coder-1.5B-Instruct int8; `bench/bench_self_discover.py`): see the
-closing note of issue #21 for the figures. At this scale Self-Discover does **not** beat chain of thought: the
-model fills the plan in, but its arithmetic and its tracking do not improve, and sometimes the plan's steps
-distract it from the question. The compute side holds as in the paper: with n instances the structure costs
-3/n calls per instance, while self-consistency pays k for every instance.
+**Measured on the cpu profile** (Qwen2.5-Coder-1.5B-Instruct int8, `bench/bench_self_discover.py`, two CPU cores
+shared with other jobs): too slow for a sample that says anything. Stage 1 took 496 s (SELECT 194 s, ADAPT 125 s,
+IMPLEMENT 177 s) and one instance of all four methods 6-15 minutes; a first look at 3 arithmetic problems gave
+Self-Discover 1/3, direct 2/3, CoT 2/3. **So Self-Discover is not shown to beat the baselines here**, and the
+plan it wrote for arithmetic does not fit the task (see the note above). The compute side holds by construction:
+with n instances the structure costs 3/n calls per instance, while self-consistency pays k for every instance.
 """
 
 
