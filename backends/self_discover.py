@@ -534,7 +534,11 @@ def plan_structure(plan: dict | str, task_examples: Sequence[str] = (), model: s
         raise InputError("The structure must be a non-empty JSON object of steps.")
     if len(plan) > MAX_PLAN_KEYS:
         raise InputError(f"The structure has {len(plan)} steps; keep it to {MAX_PLAN_KEYS}.")
-    if len(json.dumps(plan)) > 8000:
+    try:
+        size = len(json.dumps(plan))
+    except (TypeError, ValueError):
+        raise InputError("The structure must hold only JSON values (text, numbers, lists, objects).") from None
+    if size > 8000:
         raise InputError("The structure is over 8,000 characters as JSON; keep it shorter.")
     examples = [str(t) for t in task_examples] if isinstance(task_examples, (list, tuple)) else []
     return Structure(examples, str(model), [], [], dict(plan), {}, [])

@@ -95,6 +95,13 @@ EXAMPLES: dict[str, Example] = {
     # ---- Tabs of issue #18 (model surgery). ----
     "/bitnet_storage": Example(lambda: (SMOL,), 0.5),  # counts weights, no forward pass
     "/dus_plan": Example(lambda: (8, 2), 2),  # arithmetic only
+    # ---- Tabs of issue #21 (Self-Discover, Model graph). ----
+    "/self_discover_task": Example(lambda: ("boolean_expressions",), 1),  # the task's examples, no model call
+    "/model_graph_route": Example(lambda: ("Can you recommend a board game for a family evening?",
+                                           "similarity-minilm", False, 8), 0.3),
+    "/model_graph_add_node": Example(lambda: ("poems", SMOL, "short poems", "", "Write a short poem. {query}", ""),
+                                     0.5),
+    "/model_graph_reset": Example(lambda: (), 1),
 }
 
 # Endpoints the load run leaves out, and why (everything else the API lists and EXAMPLES lacks is reported).
@@ -118,4 +125,11 @@ SKIP: dict[str, str] = {
     "/byte_models_cpu": "trains one bGPT per data size (minutes); tests/app/test_byte_models_api.py",
     "/byte_models_upload": "trains the quick model first when none was (about 20 s); tests/app/test_byte_models_api.py",
     "/lte_run": "trains three ways from scratch (toy under a minute, LM minutes); covered by tests/app/test_lte_api.py",
+    "/self_discover_discover": "three LM calls of up to hundreds of tokens (minutes on cpu); "
+                               "tests/app/test_self_discover_api.py",
+    "/self_discover_solve": "fills a structure in one LM call (many tokens); tests/app/test_self_discover_api.py",
+    "/self_discover_evaluate": "four methods per instance (minutes each on cpu); tests/app/test_self_discover_api.py",
+    "/model_graph_routing": "routes every held-out query with each router (LM routers: minutes); "
+                            "tests/app/test_model_graph_api.py",
+    "/model_graph_end_to_end": "answers each item three ways (minutes on cpu); tests/app/test_model_graph_api.py",
 }

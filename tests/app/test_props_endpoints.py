@@ -112,6 +112,16 @@ CHEAP: dict[str, dict[str, object]] = {
     "/byte_models_upload": {"n_bytes": 1, "sample": "csv"},
     "/lte_run": {"network": "toy", "heads": 2, "rank": 2, "merge_every": 2, "other_ts": "", "steps": 4, "batch": 4,
                  "workers": 1, "backend": "in-process"},
+    # Endpoints of issue #21: a few tokens from the tiny models, the untrained router, the smallest sets.
+    "/self_discover_discover": {"model": "smollm2-135m-instruct", "tokens": 4},
+    "/self_discover_solve": {"model": "smollm2-135m-instruct", "tokens": 4},
+    "/self_discover_evaluate": {"model": "smollm2-135m-instruct", "n": 1, "n_examples": 1, "sc_k": "1", "tokens": 4,
+                                "cap_s": 30},
+    "/model_graph_route": {"router": "similarity-minilm", "compare": False, "max_tokens": 8},
+    "/model_graph_add_node": {"model": "smollm2-135m-instruct", "template": "{query}"},
+    "/model_graph_routing": {"routers": ["similarity-minilm"], "splits": ["hard"]},
+    "/model_graph_end_to_end": {"n_per_kind": 1, "router": "similarity-minilm", "max_tokens": 8, "seed": 0,
+                                "load_all": False},
 }
 
 
