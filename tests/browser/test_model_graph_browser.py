@@ -1,31 +1,15 @@
 """The Model graph tab in the browser: the quick example routed and answered, with its graph and scores drawn."""
 import pytest
 
-from tests.browser.conftest import no_error_toast
+from tests.browser.conftest import no_error_toast, open_tab
 from tests.browser.helpers import drawn_plots
 
 pytestmark = pytest.mark.browser
 
 
-def open_model_graph(page):
-    """"More papers", then its "Model graph" sub-tab, which may sit in Gradio's overflow menu ("...") when the
-    group's tab bar is full."""
-    page.get_by_role("tab", name="More papers", exact=True).click()
-    page.wait_for_timeout(300)
-    tab = page.get_by_role("tab", name="Model graph", exact=True)
-    if not tab.is_visible():
-        menus = page.locator(".overflow-menu >> visible=true")
-        for i in range(menus.count()):
-            menus.nth(i).locator("button").first.click()
-            item = page.locator(".overflow-dropdown button >> visible=true", has_text="Model graph")
-            if item.count():
-                item.first.click()
-                break
-    page.get_by_role("button", name="Route and answer", exact=True).wait_for(timeout=10_000)
-
-
 def test_model_graph_routes_the_chat_example(page, artifacts):
-    open_model_graph(page)
+    open_tab(page, "Model graph")
+    page.get_by_role("button", name="Route and answer", exact=True).wait_for(timeout=10_000)
     page.get_by_text("Chat: a board game (quick, the graph alone)").click()
     page.get_by_text("-> worker").first.wait_for(timeout=120_000)
     page.locator("text=/Done in [0-9.]+ s\\./ >> visible=true").first.wait_for(timeout=120_000)

@@ -7,20 +7,8 @@ from tests.browser.helpers import drawn_plots
 pytestmark = pytest.mark.browser
 
 
-def _open(page, title):
-    """open_tab, or, where the group's sub-tabs overflow, the tab's entry in the "More tabs" menu."""
-    page.get_by_role("tab", name="More papers", exact=True).click()
-    page.wait_for_timeout(300)
-    if page.get_by_role("tab", name=title, exact=True).filter(visible=True).count():
-        open_tab(page, title)
-        return
-    page.get_by_role("button", name="More tabs").filter(visible=True).first.click()
-    page.locator(".overflow-dropdown button", has_text=title).first.click()
-    page.wait_for_timeout(300)
-
-
 def test_self_discover_quick_evaluation_end_to_end(page, artifacts):
-    _open(page, "Self-Discover")
+    open_tab(page, "Self-Discover")
     page.get_by_role("tab", name="Evaluation", exact=True).filter(visible=True).click()
     page.get_by_text("Quick: 1 boolean expression, 135M model").filter(visible=True).click()
     page.get_by_text("Done in").filter(visible=True).first.wait_for(timeout=300_000)
