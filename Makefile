@@ -72,6 +72,8 @@ bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_copying.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_byte_model.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_lte.py
+	WORKBENCH_PROFILE=cpu HF_HUB_OFFLINE=1 $(PY) bench/bench_self_discover.py --tasks arithmetic,boolean_expressions --n 6 --cap-min 25
+	WORKBENCH_PROFILE=cpu HF_HUB_OFFLINE=1 $(PY) bench/bench_model_graph.py
 
 # Regenerate the detector's benchmark texts and calibration (about 20 minutes on 2 cores).
 detector-benchmark: setup

@@ -34,11 +34,12 @@ paper's 39, in this project's words; the meta-prompts follow its three stages in
 valid JSON (or copies the format example) is retried once with the parse error shown to the model.
 
 **What it shows at this scale.** The whole pipeline, every call verbatim, and the call counting. Not the paper's
-gain: on two shared CPU cores the 1.5B model took 8 minutes for stage 1 and 6-15 minutes per instance for the four
-methods, so no run here is large enough to compare accuracies (see the evaluation tab's note). What was seen is
-the failure the method note warns about for small models: on arithmetic, Qwen2.5-Coder-1.5B selected *Causes*,
-*Obstacles* and *Indicators* and implemented a three-step plan ("Factors that led to the situation described in
-the problem", "Obstacles", "Indicators") with no step that computes anything and no final-answer step.
+gain: the small models do not compose useful plans. On the cpu profile (`bench/bench_self_discover.py --n 6
+--cap-min 22 --threads 1`, two tasks side by side on 2 cores, 5 instances each in the cap), Qwen2.5-Coder-1.5B
+selected *Causes*, *Obstacles* and *Indicators* for arithmetic and implemented a three-step plan ("Factors that
+led to the situation described in the problem", "Obstacles", "Indicators") with no step that computes anything;
+for boolean expressions it listed modules 1 to 18 in order, then copied the format example's plan twice, so no
+usable structure came of it. That is the failure the method note warns about for small models.
 """
 TINY_NOTE = """*On the tiny profile* the chat model is SmolLM2-135M-Instruct: it runs every stage, but rarely writes a
 usable JSON plan or a right answer; use it to see the mechanics, or pick a larger model where the profile has one.
@@ -63,12 +64,19 @@ CoT and CoT-SC while to the left of CoT-SC. With a handful of instances the inte
 overlap are not shown to differ.
 """
 EVAL_NOTE = """
-**Measured on the cpu profile** (Qwen2.5-Coder-1.5B-Instruct int8, `bench/bench_self_discover.py`, two CPU cores
-shared with other jobs): too slow for a sample that says anything. Stage 1 took 496 s (SELECT 194 s, ADAPT 125 s,
-IMPLEMENT 177 s) and one instance of all four methods 6-15 minutes; a first look at 3 arithmetic problems gave
-Self-Discover 1/3, direct 2/3, CoT 2/3. **So Self-Discover is not shown to beat the baselines here**, and the
-plan it wrote for arithmetic does not fit the task (see the note above). The compute side holds by construction:
-with n instances the structure costs 3/n calls per instance, while self-consistency pays k for every instance.
+**Measured on the cpu profile** (Qwen2.5-Coder-1.5B-Instruct int8, `bench/bench_self_discover.py`, one thread per
+task, 5 instances per task, CoT-SC at matched calls k = 2):
+
+| task | direct | CoT | Self-Discover | CoT-SC (k = 2) |
+|---|---|---|---|---|
+| arithmetic | 2/5 | 3/5 | 2/5 at 1.6 calls per instance | **5/5** at 2 calls |
+| boolean expressions | 5/5 | 5/5 | 0/5: no usable plan | 5/5 |
+
+Stage 1 took 2.7 minutes on arithmetic and 6.4 minutes on boolean expressions (with a retry); an instance of all
+four methods about 3 minutes. **Self-Discover does not beat the baselines here**: the plans the 1.5B model writes
+do not fit the tasks (see the note above), and with 5 instances the intervals span most of [0, 1]. The compute
+side holds by construction: with n instances the structure costs 3/n calls per instance, while self-consistency
+pays k for every instance.
 """
 
 
