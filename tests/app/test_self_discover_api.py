@@ -5,17 +5,10 @@ import pytest
 
 from tabs.self_discover import DISCOVER, EVALUATE, SOLVE, TASK
 
-pytestmark = pytest.mark.app
+pytestmark = [pytest.mark.app, pytest.mark.usefixtures("one_thread")]  # small models, a shared CPU
 MODEL = "smollm2-135m-instruct"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread for the in-process server while these run (why: test_self_discover_packaged.py)."""
-    from backends.training import torch_threads
-
-    with torch_threads(1):
-        yield
 
 
 PLAN = '{"List the quantities": "", "Combine them": "", "Final answer": ""}'

@@ -17,14 +17,6 @@ EXAMPLES = ["Tom has 4 marbles and buys 3 more. How many marbles does Tom have n
 SHORT = {"select": 6, "adapt": 8, "implement": 24, "solve": 12, "direct": 4, "cot": 8}
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: on a CPU shared with other jobs two threads spin against each other (measured 3-4x
-    slower here under load); alone, one thread costs little on a 135M model."""
-    from backends.training import torch_threads
-
-    with torch_threads(1):
-        yield
 
 
 def test_discover_then_solve_on_the_packaged_model(registry, monkeypatch, one_thread):

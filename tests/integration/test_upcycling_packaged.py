@@ -5,18 +5,13 @@ import torch
 from backends.surgery import upcycle
 from backends.surgery import upcycling as U
 from backends.surgery.moe import MoEMLP
-from backends.training import ScratchConfig, scratch_model, text_data, torch_threads, train
+from backends.training import ScratchConfig, scratch_model, text_data, train
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_thread")]
 
 NAME = "smollm2-135m-instruct"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models on a shared two-core machine run several times faster on one thread (training.auto_threads)."""
-    with torch_threads(1):
-        yield
 
 
 def test_upcycling_smollm2_leaves_the_registry_copy_alone(registry):

@@ -28,13 +28,3 @@ def tiny_chat(tiny_registry):
     tiny_registry.set_slot("chat", "tiny-a")
     yield tiny_registry
     tiny_registry.set_slot("chat", saved)
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """Tiny tensors: one torch thread for the module (two threads on a busy two-core machine made each op up to
-    300x slower), restored afterwards. A module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
-    from backends.training import torch_threads
-
-    with torch_threads(1):
-        yield
