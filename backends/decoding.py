@@ -54,8 +54,15 @@ class Deadline:
     __slots__ = ("seconds", "at")
 
     def __init__(self, seconds: float | None):
-        self.seconds = None if seconds is None else float(seconds)
-        self.at = math.inf if seconds is None else time.monotonic() + float(seconds)
+        if seconds is not None:
+            try:
+                seconds = float(seconds)
+            except (TypeError, ValueError):
+                seconds = math.nan
+            if math.isnan(seconds):  # a negative budget is one already spent
+                raise InputError("A time budget must be a number of seconds (or none for no limit).")
+        self.seconds = seconds
+        self.at = math.inf if seconds is None else time.monotonic() + seconds
 
     @classmethod
     def none(cls) -> "Deadline":

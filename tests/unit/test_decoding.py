@@ -117,3 +117,13 @@ def test_common_prefix():
     assert DC.common_prefix([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
     assert DC.common_prefix([[1, 2, 3], [1, 2, 3]], limit=2) == 2
     assert DC.common_prefix([[5], [6]]) == 0 and DC.common_prefix([[1, 2], [1, 2]], limit=-1) == 0
+
+
+def test_a_deadline_refuses_a_budget_that_is_not_a_number():
+    from backends.config import InputError
+    from backends.decoding import Deadline
+
+    for bad in ("", "soon", float("nan"), [], {}):
+        with pytest.raises(InputError, match="time budget must be a number"):
+            Deadline(bad)
+    assert Deadline("2").seconds == 2.0 and Deadline(-1).expired and not Deadline(None).expired
