@@ -38,15 +38,35 @@ def _grouped_titles() -> set[str]:
     return {importlib.import_module(f"tabs.{m}").TITLE for m in MORE_PAPERS}
 
 
+def _click_tab(page, title: str) -> None:
+    """Click a tab by its label: in its bar when shown there, else in Gradio's overflow menu ("More tabs"), where a
+    full bar puts its last tabs (which ones move can change as the page lays out, hence the retries)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(3):
+        tab = page.get_by_role("tab", name=title, exact=True).filter(visible=True)
+        if tab.count():
+            try:
+                tab.first.click(timeout=5_000)
+                return
+            except PlaywrightTimeout:
+                pass
+        menus = page.get_by_role("button", name="More tabs").filter(visible=True)
+        for i in range(menus.count()):
+            menus.nth(i).click()
+            item = page.locator(".overflow-dropdown button", has_text=title).filter(visible=True)
+            if item.count():
+                item.first.click()
+                return
+            menus.nth(i).click()  # not in this menu: close it again
+        page.wait_for_timeout(500)
+    raise AssertionError(f"no tab {title!r} in the tab bars or their overflow menus")
+
+
 def open_tab(page, title):
     """Open a top-level tab, or a paper's sub-tab inside "More papers" (that group first)."""
     if title in _grouped_titles():
-        page.get_by_role("tab", name="More papers", exact=True).click()
+        _click_tab(page, "More papers")
         page.wait_for_timeout(300)
-    tab = page.get_by_role("tab", name=title, exact=True)
-    if tab.filter(visible=True).count():
-        tab.filter(visible=True).first.click()
-    else:  # a full tab bar puts its last tabs in Gradio's overflow menu ("More tabs")
-        page.get_by_role("button", name="More tabs").filter(visible=True).first.click()
-        page.locator(".overflow-dropdown button", has_text=title).filter(visible=True).first.click()
+    _click_tab(page, title)
     page.wait_for_timeout(300)
