@@ -95,6 +95,28 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def build_lock(path: Path | str, timeout_s: float = 3600.0) -> Iterator[None]:
+    """Hold a lock file beside ``path`` while one process builds it; others wait, then find it built.
+
+    Threads of one process already wait on :class:`Memo` or the registry's per-name locks; this is for
+    processes (the app beside a script, or test workers) that would otherwise convert the same model at once.
+    The lock is the kernel's (``filelock``), so a writer that dies releases it. Callers check again for the
+    finished entry after taking the lock.
+    """
+    from filelock import FileLock, Timeout
+
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(final.parent / f".lock-{final.name}"), timeout=timeout_s)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        raise CacheError(f"{final.name} is being built by another process that has not finished in "
+                         f"{timeout_s:.0f} s; try again later.") from None
+
+
 def folder_bytes(folder: Path | str) -> int:
     """Bytes of the files under ``folder`` (0 where it does not exist)."""
     folder = Path(folder)

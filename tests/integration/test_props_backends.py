@@ -447,12 +447,12 @@ def _tiny_data():
 PUBLIC_FUNCTIONS = _build()
 # Backend modules that are infrastructure for the ones above (tested through them and in their own unit tests).
 # Take loaded models or internal paths, not user input: tests/unit/test_lm.py, test_quantize.py, test_decoding.py,
-# test_cache.py, test_models.py.
+# test_cache.py, test_models.py, test_gguf_reading.py.
 # metrics takes the numbers the backends computed (tests/unit/test_metrics.py).
 # _bgpt_net and _copying_nets are torch modules behind byte_model and copying (tests/unit/test_byte_model.py,
 # test_copying.py); sweeps' worker pool is driven by lte.train_lte.
 INFRASTRUCTURE = {"lm", "quantize", "decoding", "cache", "model_files", "model_specs", "metrics", "_bgpt_net",
-                  "_copying_nets"}
+                  "_copying_nets", "gguf_reading"}
 
 
 def test_every_backend_module_is_covered():

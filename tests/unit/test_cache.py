@@ -296,3 +296,24 @@ def test_a_failed_build_stores_nothing_and_the_next_call_builds():
         memo.get_or_build("k", broken)
     assert "k" not in memo
     assert memo.get_or_build("k", lambda: 7) == 7
+
+
+def test_build_lock_waits_for_the_holder_and_times_out_with_a_message(tmp_path):
+    from backends.cache import CacheError, build_lock
+
+    target, order = tmp_path / "entry", []
+
+    def other():
+        with build_lock(target):
+            order.append("other")
+
+    with build_lock(target):
+        t = threading.Thread(target=other)
+        t.start()
+        time.sleep(0.3)
+        order.append("holder")  # the other thread is still waiting
+        with pytest.raises(CacheError, match="being built by another process"):
+            with build_lock(target, timeout_s=0.2):
+                pass
+    t.join()
+    assert order == ["holder", "other"]

@@ -378,3 +378,36 @@ def test_use_registry_swaps_the_process_registry_and_restores_it(reg):
             raise RuntimeError("a failing block still restores the registry")
         assert models.registry() is reg
     assert models.registry() is before
+
+
+def test_two_processes_converting_one_model_convert_it_once(tmp_path, monkeypatch):
+    """Two registries on one cache (as the app and a script, or two test workers, would be): the second waits on
+    the first's lock file and loads what it wrote instead of converting again."""
+    from backends.cache import write_manifest
+
+    spec = models.ModelSpec("m", CAUSAL_LM, models.PACKAGE_GGUF, "json", gguf_file="m.gguf")
+    conversions = []
+
+    def slow_convert(self, spec, progress=None):
+        conversions.append(spec.name)
+        time.sleep(0.5)
+        entry = self.cache_entry(spec)
+        entry.mkdir(parents=True)
+        (entry / "model.safetensors").write_bytes(b"w" * 10)
+        write_manifest(entry, format=models.CACHE_FORMAT, source="m.gguf", source_bytes=10)
+        return entry
+
+    monkeypatch.setattr(ModelRegistry, "convert_gguf", slow_convert)
+    monkeypatch.setattr(ModelRegistry, "_load_transformers", lambda self, spec, folder=None, progress=None:
+                        ("model", "tokenizer", "float32"))
+    regs = [ModelRegistry("tiny", cache_dir=tmp_path, specs=(spec,), device="cpu") for _ in range(2)]
+    got = {}
+    threads = [threading.Thread(target=lambda i=i: got.__setitem__(i, regs[i]._load_gguf_cached(spec, lambda *a: 0)))
+               for i in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.1)  # the first takes the lock
+    for t in threads:
+        t.join()
+    assert conversions == ["m"]
+    assert sorted(g[3] for g in got.values()) == ["cache", "converted"]
