@@ -18,11 +18,13 @@ Functions take a loaded model (:class:`backends.models.LoadedModel`); none reach
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -44,14 +46,39 @@ class TimeBudgetError(InputError):
     """A request ran past its time budget and stopped itself."""
 
 
+_uncounted = threading.local()
+
+
+def _uncounted_box() -> list[float]:
+    """This thread's seconds spent in not_counted() blocks, in all (a one-item list that its Deadlines hold on to,
+    so that a Deadline read from another thread still counts its own thread's loads)."""
+    box = getattr(_uncounted, "box", None)
+    if box is None:
+        box = _uncounted.box = [0.0]
+    return box
+
+
+@contextlib.contextmanager
+def not_counted() -> Iterator[None]:
+    """Time spent in the block (a model's load or conversion, or waiting for another request's) does not count
+    against any :class:`Deadline` made in this thread: a request's budget is for its own work, and the first use
+    of a model on a fresh machine can take minutes."""
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        _uncounted_box()[0] += time.monotonic() - t0
+
+
 class Deadline:
     """A wall-clock budget for one request, checked between units of work.
 
     ``Deadline(None)`` (or ``Deadline.none()``) never expires: library calls run to the end unless the
-    caller passes a budget. The app passes ``limits().time_budget_s`` where it serves requests.
+    caller passes a budget. The app passes ``limits().time_budget_s`` where it serves requests. Time the
+    request's thread spends loading models (:func:`not_counted`) extends the budget by as much.
     """
 
-    __slots__ = ("seconds", "at")
+    __slots__ = ("seconds", "_at", "_box", "_uncounted0")
 
     def __init__(self, seconds: float | None):
         if seconds is not None:
@@ -62,7 +89,9 @@ class Deadline:
             if math.isnan(seconds):  # a negative budget is one already spent
                 raise InputError("A time budget must be a number of seconds (or none for no limit).")
         self.seconds = seconds
-        self.at = math.inf if seconds is None else time.monotonic() + seconds
+        self._at = math.inf if seconds is None else time.monotonic() + seconds
+        self._box = _uncounted_box()
+        self._uncounted0 = self._box[0]
 
     @classmethod
     def none(cls) -> "Deadline":
@@ -76,9 +105,14 @@ class Deadline:
             return value
         d = cls(None)
         if value is not None:
-            d.at = float(value)
-            d.seconds = d.at - time.monotonic()
+            d._at = float(value)
+            d.seconds = d._at - time.monotonic()
         return d
+
+    @property
+    def at(self) -> float:
+        """The ``time.monotonic()`` value at which the budget is spent, model loads since its start added."""
+        return self._at + (self._box[0] - self._uncounted0)
 
     @property
     def expired(self) -> bool:

@@ -266,7 +266,10 @@ class ModelRegistry:
         entry = self._entry(name)
         if entry.loaded is not None:
             return entry.loaded
-        with entry.lock:
+        from backends.decoding import not_counted
+
+        # Waiting for the load, or loading, is no part of the caller's time budget (a conversion takes minutes).
+        with not_counted(), entry.lock:
             if entry.loaded is None:  # another thread may have loaded it while we waited
                 entry.loaded = self._load(self.spec(name), progress or load_progress.get() or (lambda f, m: None))
             return entry.loaded

@@ -127,3 +127,39 @@ def test_a_deadline_refuses_a_budget_that_is_not_a_number():
         with pytest.raises(InputError, match="time budget must be a number"):
             Deadline(bad)
     assert Deadline("2").seconds == 2.0 and Deadline(-1).expired and not Deadline(None).expired
+
+
+def test_model_loads_are_no_part_of_a_time_budget():
+    """A budget counts the request's own work: time in not_counted() (the registry's loads and conversions, or the
+    wait for another request's) extends it, in this thread only."""
+    import threading
+    import time
+
+    from backends.decoding import Deadline, not_counted
+
+    d = Deadline(0.3)
+    with not_counted():
+        time.sleep(0.4)
+    assert not d.expired and d.remaining() > 0.1
+    other = []
+    t = threading.Thread(target=lambda: other.append(Deadline(0.05)))
+    t.start()
+    t.join()
+    with not_counted():  # another thread's budget is not extended by this thread's loads
+        time.sleep(0.1)
+    assert other[0].expired
+    time.sleep(0.3)
+    assert d.expired
+
+
+def test_a_deadline_waits_out_a_registry_load(monkeypatch, tmp_path):
+    import time
+
+    from backends import models
+    from backends.decoding import Deadline
+
+    reg = models.ModelRegistry("tiny", cache_dir=tmp_path, device="cpu")
+    monkeypatch.setattr(reg, "_load", lambda spec, progress: time.sleep(0.4) or object())
+    d = Deadline(0.2)
+    reg.get("chat")
+    d.check()  # the 0.4 s load did not spend the 0.2 s budget
