@@ -550,6 +550,10 @@ class _Run:
             raise InputError(f"A sweep's options must be a dict, got {type(options).__name__}.")
         try:
             items, options = round_trip([dict(it) for it in items]), round_trip(options or {})
+            _canonical([items, options]).encode("utf-8")  # keys hash UTF-8: a lone surrogate has none
+        except UnicodeEncodeError:
+            raise InputError("A sweep's items and options must be valid Unicode text (a lone surrogate such as "
+                             "\\ud800 is not).") from None
         except (TypeError, ValueError) as e:
             raise InputError(f"A sweep's items and options must be JSON-able: {e}") from None
         batch = check_count(batch_size or kind.batch_size, what="batch_size", low=1, high=10_000)

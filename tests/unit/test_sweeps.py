@@ -127,6 +127,8 @@ def test_bad_requests_get_clear_messages(tmp_path):
         sweeps.run_sweep("nope", ITEMS)
     with pytest.raises(InputError, match="no items"):
         _run(tmp_path, items=[])
+    with pytest.raises(InputError, match="valid Unicode"):  # found by the property test: a UnicodeEncodeError
+        _run(tmp_path, items=[{"x": "a\ud800b"}])
     with pytest.raises(InputError, match="Unknown backend"):
         _run(tmp_path, backend="spark")
     with pytest.raises(InputError, match="workers"):
