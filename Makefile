@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 HOST   ?= 127.0.0.1
 PORT   ?= 7860
 
-.PHONY: setup setup-dev run test test-unit lint bench chromium clean-cache detector-benchmark
+.PHONY: setup setup-dev run test check test-unit lint bench chromium clean-cache detector-benchmark
 
 setup: $(VENV)/.setup-done
 
@@ -34,13 +34,23 @@ chromium:
 run: setup
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
-# Three tiers: the fast suite on the tiny profile; the sweeps on local Ray workers (tests/ray: Ray's start-up
-# kept out of the fast tier); then the per-tab checks and the browser tests on the default cpu profile
-# (Qwen2.5-Coder 0.5B/1.5B in int8; converted once, about 5 minutes).
+# Two pytest sessions: everything but Ray on two pytest-xdist workers (unit, integration and app tests and the
+# browser on the tiny profile; tests/defaults and one browser smoke test on the default cpu profile, Qwen2.5-Coder
+# 0.5B/1.5B in int8, converted once), then the sweeps on local Ray workers (tests/ray: Ray starts once, and its
+# workers want the cores to themselves). Each writes a junit XML with per-test times to tests/artifacts/;
+# scripts/test_durations.py prints the slowest tests and the seconds per file and per session.
+PYTEST := HF_HUB_OFFLINE=1 $(PY) -m pytest -p no:cacheprovider
 test: setup-dev
-	HF_HUB_OFFLINE=1 $(PY) -m pytest
-	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/ray
-	HF_HUB_OFFLINE=1 WORKBENCH_TEST_PROFILE=cpu $(PY) -m pytest tests/defaults tests/browser
+	rm -f tests/artifacts/junit-*.xml
+	$(PYTEST) -n 2 --dist loadscope --no-loadscope-reorder --junitxml=tests/artifacts/junit-main.xml
+	$(PYTEST) tests/ray --junitxml=tests/artifacts/junit-ray.xml
+	$(PY) scripts/test_durations.py --top 25
+
+# The quick inner loop: lint, the unit tests, and the tests of the papers a change touches (TESTS=...), e.g.
+#   make check TESTS="tests/integration/test_detector_packaged.py tests/app/test_detector_api.py"
+check: setup-dev
+	$(VENV)/bin/ruff check .
+	$(PYTEST) -n 2 --dist loadscope tests/unit $(TESTS)
 
 # Lint (settings in ruff.toml); .ci/run calls this before the tests.
 lint: setup-dev

@@ -1,10 +1,21 @@
-"""Shared fixtures. Tests run offline: nothing may come from a model hub."""
+"""Shared fixtures. Tests run offline: nothing may come from a model hub.
+
+`make test` runs this suite as one pytest session on two pytest-xdist workers (``-n 2``): each test module is one
+unit of work (its module fixtures are built once, on one worker), except the default-profile checks in
+tests/defaults, which form one unit (the Qwen models are loaded by one worker only); see ``work_unit``.
+Each worker runs torch on its share of the cores (one thread each on two cores), unless OMP_NUM_THREADS
+says otherwise; two workers with two threads each would spin against each other.
+"""
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+if WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:  # read by torch when it is first imported
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // WORKERS))
 
+import contextlib  # noqa: E402
 import socket  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -18,22 +29,74 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 TEST_PROFILE = os.environ.get("WORKBENCH_TEST_PROFILE", "tiny")
 
 
-_configured: dict = {}
+_registries: dict = {}
 
 
 def registry_for(profile: str):
-    """The process-wide registry on a profile, configured once per session (not reset by a second ask)."""
+    """One registry per profile for the whole session (its models stay loaded while another profile's tests run);
+    a fixture makes it the process-wide registry with ``models.use_registry``."""
     from backends import models
 
-    if _configured.get(profile) is None or models.registry() is not _configured[profile]:
-        _configured[profile] = models.configure(profile)
-    return _configured[profile]
+    if profile not in _registries:
+        _registries[profile] = models.ModelRegistry(profile)
+    return _registries[profile]
 
 
 @pytest.fixture(scope="session")
 def registry():
     """The process-wide registry on the test profile (packaged models), shared by every test."""
-    return registry_for(TEST_PROFILE)
+    from backends import models
+
+    with models.use_registry(registry_for(TEST_PROFILE)) as reg:
+        yield reg
+
+
+@pytest.fixture(autouse=True)
+def _profile_registry(request):
+    """Outside the unit tests, the process-wide registry is the folder's profile for every test (the test profile,
+    or the cpu profile in tests/defaults), whichever test a worker happens to run first."""
+    if "unit" not in Path(str(request.path)).relative_to(Path(__file__).parent).parts[:1]:
+        from backends import models
+
+        reg = request.getfixturevalue("registry")
+        assert models.registry() is reg, f"the process-wide registry is not this folder's ({reg.profile})"
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to (one worker runs a unit's tests in order): its module, except that
+    tests/defaults is one unit (its Qwen models load on one worker only) and each shard of the endpoint property
+    test is a unit of its own (the shards spread over the workers)."""
+    path, _, name = nodeid.partition("::")
+    if path.startswith("tests/defaults/"):
+        return "tests/defaults"
+    if path.endswith("test_props_endpoints.py") and "[" in name:
+        return nodeid
+    return path
+
+
+FIRST = ("tests/defaults", "tests/app/test_props_endpoints.py", "tests/integration/test_detector_packaged.py",
+         "tests/integration/test_props_backends.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest units first, so that none starts last and leaves the other worker idle; then collection order."""
+    def rank(item) -> int:
+        unit = work_unit(item.nodeid)
+        return next((i for i, u in enumerate(FIRST) if unit.startswith(u)), len(FIRST))
+
+    items.sort(key=rank)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's load-by-scope scheduling with :func:`work_unit` as the scope (its loadgroup marks are not
+    applied under pytest 9: the test ids it rewrites keep their old form)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return UnitScheduling(config, log)
 
 
 def _free_port() -> int:
@@ -42,17 +105,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(registry):
-    """The real app, launched in-process on a free loopback port."""
+@contextlib.contextmanager
+def launched_app():
+    """The real app, built on the process-wide registry's profile and launched in-process on a free loopback
+    port; yields its URL."""
     import app
 
     demo = app.build_app()
     args = app.parse_args(["--port", str(_free_port())])
     kwargs = app.launch_kwargs(args)
     demo.launch(prevent_thread_lock=True, quiet=True, **kwargs)
-    yield f"http://127.0.0.1:{kwargs['server_port']}/"
-    demo.close()
+    try:
+        yield f"http://127.0.0.1:{kwargs['server_port']}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(registry):
+    """The real app on the test profile, shared by the app and browser tests of a worker."""
+    with launched_app() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -106,11 +106,15 @@ class Tally:
     def write(self) -> None:
         if not self.counts:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        old = json.loads(self.path.read_text()) if self.path.exists() else {}
+        from backends.cache import write_text
+
+        try:  # test workers write in turn; each write is a whole file (a rename), so a read sees a whole one
+            old = json.loads(self.path.read_text()) if self.path.exists() else {}
+        except ValueError:
+            old = {}
         old.update({n: {"tried": sum(c.values()), **c, "example_messages": self.examples[n]}
                     for n, c in self.counts.items()})
-        self.path.write_text(json.dumps(old, indent=1, ensure_ascii=False))
+        write_text(self.path, json.dumps(old, indent=1, ensure_ascii=False))
         width = max(len(n) for n in self.counts)
         print(f"\nproperty inputs tried (also in {self.path}):")
         for n, c in sorted(self.counts.items()):

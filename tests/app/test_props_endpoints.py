@@ -28,6 +28,14 @@ from tests import props as P
 pytestmark = pytest.mark.app
 SCALE = float(os.environ.get("WORKBENCH_PROP_SCALE", "1"))
 EXAMPLES_PER_ENDPOINT = 10
+# Half of an endpoint's examples are hostile arguments, half hostile text with otherwise valid, cheap settings
+# (those run a model or a training step). A CI run keeps every hostile example and caps the valid ones at
+# VALID_CAP per endpoint; WORKBENCH_PROP_FULL=1 restores the full counts (nightly-style).
+FULL = os.environ.get("WORKBENCH_PROP_FULL", "") not in ("", "0")
+VALID_CAP = 2
+# The endpoints are split into SHARDS tests, each its own unit of work, so that pytest-xdist's workers share them
+# (each worker launches its own app for them).
+SHARDS = 4
 SECONDS = 120  # per request: generous for a contended 2-core machine; a hang is far longer
 NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate]  # a slow failing input is not re-run to shrink it
 TALLY = P.Tally(Path(__file__).resolve().parents[1] / "artifacts" / "props-endpoints.json")
@@ -221,8 +229,8 @@ def raw_call(app_url: str, endpoint: str, args: list, timeout: float):
     raise AppError(message.get("error", str(message)) if isinstance(message, dict) else str(message))
 
 
-def _checker(client, endpoint: str, draw: st.SearchStrategy, app_url: str):
-    @settings(max_examples=max(1, int(EXAMPLES_PER_ENDPOINT * SCALE)), deadline=None, database=None,
+def _checker(client, endpoint: str, draw: st.SearchStrategy, app_url: str, examples: int):
+    @settings(max_examples=examples, deadline=None, database=None,
               derandomize=True, suppress_health_check=list(HealthCheck), phases=NO_SHRINK)
     @given(args=draw)
     def check(args):
@@ -247,21 +255,44 @@ def _checker(client, endpoint: str, draw: st.SearchStrategy, app_url: str):
     return check
 
 
-def test_endpoints_reject_hostile_input_with_clear_messages(client, api, app_url):
+def example_plan(hostile: st.SearchStrategy, valid: st.SearchStrategy | None, full: bool = FULL,
+                 scale: float = SCALE) -> list[tuple[st.SearchStrategy, int]]:
+    """(strategy, examples) runs for one endpoint: every hostile example is kept, the valid ones capped unless
+    ``full`` (then one mixed draw, as before the cap)."""
+    n = max(1, int(EXAMPLES_PER_ENDPOINT * scale))
+    if valid is None:
+        return [(hostile, n)]
+    if full:
+        return [(st.one_of(hostile, valid), n)]
+    half = max(1, (n + 1) // 2)
+    return [(hostile, half), (valid, min(VALID_CAP, half))]
+
+
+def test_ci_keeps_every_hostile_example_and_caps_the_valid_ones():
+    hostile, valid = st.just(("bad",)), st.just(("ok",))
+    assert [k for _, k in example_plan(hostile, valid, full=False)] == [EXAMPLES_PER_ENDPOINT // 2, VALID_CAP]
+    assert [k for _, k in example_plan(hostile, valid, full=True)] == [EXAMPLES_PER_ENDPOINT]
+    assert [k for _, k in example_plan(hostile, None, full=False)] == [EXAMPLES_PER_ENDPOINT]
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))  # each shard a unit of work (tests/conftest.py: work_unit)
+def test_endpoints_reject_hostile_input_with_clear_messages(client, api, app_url, shard):
     assert api, "the app lists no API endpoints"
     failures = {}
     only = [e for e in os.environ.get("WORKBENCH_PROP_ENDPOINTS", "").split(",") if e]  # for a quick rerun
-    for endpoint, info in sorted(api.items()):
-        if only and endpoint not in only:
+    for i, (endpoint, info) in enumerate(sorted(api.items())):
+        if i % SHARDS != shard or (only and endpoint not in only):
             continue
         params = info["parameters"]
-        draw = st.one_of(st.tuples(*[_strategy(endpoint, p) for p in params]),
-                         st.tuples(*[_valid(endpoint, p) for p in params])) if params else st.just(())
-
-        check = _checker(client, endpoint, draw, app_url)
+        if params:
+            plan = example_plan(st.tuples(*[_strategy(endpoint, p) for p in params]),
+                                st.tuples(*[_valid(endpoint, p) for p in params]))
+        else:
+            plan = example_plan(st.just(()), None)
         t0 = time.monotonic()
         try:
-            check()
+            for draw, examples in plan:
+                _checker(client, endpoint, draw, app_url, examples)()
         except Exception as e:  # report every endpoint's failure, not just the first
             failures[endpoint] = str(e)[:2000]
         print(f"{endpoint}: {sum(TALLY.counts[endpoint].values())} requests in {time.monotonic() - t0:.1f} s",

@@ -1,3 +1,4 @@
+import contextlib
 import shutil
 
 import pytest
@@ -8,9 +9,9 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-@pytest.fixture(scope="session")
-def page(app_url):
-    """One headless Chromium page on the running app; JavaScript errors are collected on it."""
+@contextlib.contextmanager
+def browser_page(url: str):
+    """One headless Chromium page on the app at ``url``; JavaScript errors are collected in ``page.js_errors``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -18,11 +19,20 @@ def page(app_url):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(app_url, wait_until="load", timeout=120_000)
+        page.goto(url, wait_until="load", timeout=120_000)
         page.get_by_role("tab", name="Models", exact=True).wait_for(timeout=120_000)
         page.js_errors = errors
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def page(app_url):
+    """One headless Chromium page on the running app (the test profile's)."""
+    with browser_page(app_url) as page:
         yield page
-        browser.close()
 
 
 def no_error_toast(page):

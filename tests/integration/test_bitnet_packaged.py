@@ -34,23 +34,31 @@ def test_ptq_wrecks_a_trained_model(registry):
     res = ptq(MODEL, max_blocks=1)
     assert res.complete and [r.variant.split()[0] for r in res.rows] == ["original", "ternary", "ternary"]
     original, weights_only, w158a8 = (r.ppl for r in res.rows)
-    assert 3 < original < 100  # SmolLM2 reads SOTU English well
-    assert weights_only > 10 * original and w158a8 > 10 * original  # ternarising after training breaks it
+    assert 3 < original < 80  # SmolLM2 reads SOTU English well
+    # ternarising after training breaks it (measured on 4 blocks: 43.6 -> 5.3e7 weights only, 6.2e7 W1.58A8)
+    assert weights_only > 1000 * original and w158a8 > 1000 * original
     assert res.tokens == 128 and "State of the Union" in res.source
 
 
 def test_twins_train_with_the_real_trainer():
-    res = twins([32], steps=20, seed=0)
-    assert res.done and not res.stopped and res.completed_steps == res.total_steps == 40
+    """The tab's quick example (width 32, 40 steps): both twins learn and stay close, the paper's point."""
+    from tabs.bitnet import TWINS_EXAMPLES
+
+    widths, steps, seed = TWINS_EXAMPLES[0]
+    assert ([int(w) for w in widths], steps, seed) == ([32], 40, 0)
+    res = twins(widths, steps=steps, seed=seed)
+    assert res.done and not res.stopped and res.completed_steps == res.total_steps == 80
     fp, b = res.runs
     assert (fp.kind, b.kind) == ("fp", "b1.58") and fp.params == b.params
-    assert fp.steps == b.steps == tuple(range(1, 21))
+    assert fp.steps == b.steps == tuple(range(1, 41))
     assert fp.eval_loss[0] == pytest.approx(b.eval_loss[0], abs=0.05)  # same init, near-uniform predictions
-    assert fp.eval_loss[-1] < fp.eval_loss[0] - 0.5 and b.eval_loss[-1] < b.eval_loss[0] - 0.5  # both learn
+    # both learn (measured: held-out loss 5.56 -> 3.62 FP, 5.57 -> 3.63 b1.58) and end close (ratio 1.017)
+    assert fp.eval_loss[0] - fp.eval_loss[-1] > 1.2 and b.eval_loss[0] - b.eval_loss[-1] > 1.2
     w = res.widths_done[0]
+    assert 0.95 < w.gap < 1.10
     assert w.fp_ppl == pytest.approx(math.exp(fp.eval_loss[-1])) and math.isfinite(w.posthoc_ppl)
-    assert 0.2 < b.zeros < 0.5
+    assert 0.25 < b.zeros < 0.4
     rows = res.curve_rows()
-    assert len(rows) == 40 and {r["kind"] for r in rows} == {"fp", "b1.58"}
+    assert len(rows) == 80 and {r["kind"] for r in rows} == {"fp", "b1.58"}
     d = res.to_dict()
     assert d["widths"][0]["gap"] == pytest.approx(w.gap) and "700M" in d["paper_gap"]

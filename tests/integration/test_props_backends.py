@@ -27,6 +27,11 @@ from tests import props as P
 
 pytestmark = pytest.mark.integration
 SCALE = float(os.environ.get("WORKBENCH_PROP_SCALE", "1"))  # more examples: WORKBENCH_PROP_SCALE=10
+# A function with a `valid` strategy (hostile text with otherwise valid settings) gets half its examples from it
+# and half from the hostile draw. In a CI run the valid half of a model function is capped at VALID_CAP (each one
+# runs the model); WORKBENCH_PROP_FULL=1 restores the full counts (nightly-style, with any WORKBENCH_PROP_SCALE).
+FULL = os.environ.get("WORKBENCH_PROP_FULL", "") not in ("", "0")
+VALID_CAP = 2
 TALLY = P.Tally(Path(__file__).resolve().parents[1] / "artifacts" / "props-backends.json")
 
 
@@ -462,6 +467,28 @@ def test_every_backend_module_is_covered():
         f"backend modules without property tests (add entries to PUBLIC_FUNCTIONS): {sorted(modules - covered)}")
 
 
+def example_plan(prop: Prop, full: bool = FULL, scale: float = SCALE) -> list[tuple[st.SearchStrategy, int]]:
+    """(strategy, examples) runs for one function: every hostile example is kept; the valid half of a model
+    function is capped unless ``full``."""
+    n = max(1, int(prop.examples * scale))
+    if prop.valid is None:
+        return [(prop.draw, n)]
+    if full:
+        return [(st.one_of(prop.valid, prop.draw), n)]
+    half = max(1, (n + 1) // 2)
+    return [(prop.draw, half), (prop.valid, min(VALID_CAP, half) if prop.models else half)]
+
+
+def test_ci_keeps_every_hostile_example_and_caps_the_valid_model_runs():
+    model = next(p for p in PUBLIC_FUNCTIONS if p.models and p.valid is not None)
+    cheap = next(p for p in PUBLIC_FUNCTIONS if not p.models and p.valid is not None)
+    n = model.examples
+    assert [k for _, k in example_plan(model, full=False)] == [(n + 1) // 2, min(VALID_CAP, (n + 1) // 2)]
+    assert [k for _, k in example_plan(model, full=True)] == [n]
+    assert [k for _, k in example_plan(cheap, full=False)] == [(cheap.examples + 1) // 2] * 2
+    assert example_plan(model, full=False, scale=10)[0][1] == (10 * n + 1) // 2
+
+
 @pytest.mark.parametrize("prop", [pytest.param(p, marks=pytest.mark.xfail(reason=p.known, strict=False))
                                   if p.known else p for p in PUBLIC_FUNCTIONS], ids=lambda p: p.name)
 def test_public_function_ends_with_result_or_clear_error(prop, request):
@@ -471,10 +498,14 @@ def test_public_function_ends_with_result_or_clear_error(prop, request):
         from backends import models
 
         models.registry()
+    for draw, examples in example_plan(prop):
+        _checker(prop, draw, examples)()
 
-    @settings(max_examples=max(1, int(prop.examples * SCALE)), deadline=None, database=None, derandomize=True,
+
+def _checker(prop: Prop, draw: st.SearchStrategy, examples: int):
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.reuse, Phase.generate])
-    @given(value=st.one_of(prop.valid, prop.draw) if prop.valid is not None else prop.draw)
+    @given(value=draw)
     def check(value):
         outcome, result = P.bounded(lambda: prop.call(value), prop.seconds)
         if outcome == "ok":
@@ -487,4 +518,4 @@ def test_public_function_ends_with_result_or_clear_error(prop, request):
         TALLY.add(prop.name, f"BUG {type(result).__name__}", repr(result))
         raise AssertionError(f"{prop.name}({value!r:.200}) raised {type(result).__name__}: {result}") from result
 
-    check()
+    return check

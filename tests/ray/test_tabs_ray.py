@@ -1,23 +1,17 @@
 """Each tab's sweep through the real app (gradio_client) with the Ray backend: the report names Ray and the
-worker count. The tabs' in-process runs are covered in tests/app."""
+worker count. The tabs' in-process runs are covered in tests/app; the CoT tab's Ray run is chosen in the browser
+(tests/ray/test_cot_browser_ray.py, which checks the same report)."""
 import json
 
 import pytest
 from gradio_client import Client
 
-from tabs.cot import EVALUATE as COT
 from tabs.rag import EVALUATION
 
 
 @pytest.fixture(scope="module")
 def client(app_url, local_ray):
     return Client(app_url, verbose=False)
-
-
-def test_cot_evaluation_runs_on_ray_workers(client):
-    out = COT.unpack(client.predict("gemma3-270m", 2, 2, 16, 0, "Ray", 2, False, api_name="/cot_evaluate"))
-    assert "**Sweep:** 2/2 items" in out["report"] and "2 workers (ray (local" in out["report"]
-    assert "greedy correct" in open(out["export"]).read()
 
 
 def test_evaluate_on_ray_workers_gives_the_in_process_figures(client):

@@ -1,18 +1,16 @@
-"""The CoT path explorer in the browser: an example end to end."""
+"""The CoT path explorer's Ray evaluation chosen in the browser (the example end to end on the default models:
+tests/defaults/test_browser_smoke.py). It lives in the Ray tier, where Ray is started once for the session."""
 import pytest
 
-from tests.browser.conftest import no_error_toast, open_tab
-from tests.browser.helpers import run_example
+from tests.browser.conftest import browser_page, no_error_toast, open_tab
 
 pytestmark = pytest.mark.browser
 
 
-def test_cot_example_end_to_end(page, artifacts):
-    run_example(page, "CoT path explorer", "Decode the paths", "Greedy answer:")
-    no_error_toast(page)
-    assert page.locator(".cot-path").count() == 10
-    page.screenshot(path=str(artifacts / "cot-example.png"), full_page=True)
-    assert page.js_errors == []
+@pytest.fixture(scope="module")
+def page(app_url, local_ray):
+    with browser_page(app_url) as page:
+        yield page
 
 
 def _set(page, label: str, value: str) -> None:
