@@ -21,7 +21,9 @@ from typing import Any, Iterator
 _lock = threading.Lock()  # one swap at a time (conversions already run one per model)
 
 
-def _fast_reader_class() -> type:
+@functools.cache
+def fast_reader_class() -> type:
+    """The reader class (built at first use: gguf and numpy are imported only when a conversion runs)."""
     import numpy as np
     from gguf import GGUFReader
 
@@ -39,11 +41,6 @@ def _fast_reader_class() -> type:
             return arr.view(arr.dtype.newbyteorder(self.byte_order if override_order is None else override_order))
 
     return FastGGUFReader
-
-
-@functools.cache
-def fast_reader_class() -> type:
-    return _fast_reader_class()
 
 
 @contextlib.contextmanager

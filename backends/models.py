@@ -404,19 +404,17 @@ class ModelRegistry:
             damaged = True
         minutes = "a few minutes" if spec.parts else "about a minute"
         with build_lock(entry):  # another process (the app, a script, a test worker) may be converting it now
-            if problem is not None and cache_problem(entry) is None:  # it was: load what it wrote
-                progress(0.9, f"Loading {spec.name} from the converted cache")
-                model, tok, weights = self._load_transformers(spec, folder=str(entry), progress=progress)
-                return model, tok, weights, "cache"
-            if damaged:  # the user sees this in the progress bar, and "rebuilt" in the Models tab
-                progress(0.05, f"The cached weights of {spec.name} were incomplete or corrupt: rebuilding them "
-                               f"from the GGUF ({minutes})")
-            else:
-                progress(0.05, f"Converting {spec.name} from GGUF (first use only, {minutes})")
-            self.convert_gguf(self.spec(spec.base) if spec.base else spec, progress)
+            built_elsewhere = problem is not None and cache_problem(entry) is None  # it was: load what it wrote
+            if not built_elsewhere:
+                if damaged:  # the user sees this in the progress bar, and "rebuilt" in the Models tab
+                    progress(0.05, f"The cached weights of {spec.name} were incomplete or corrupt: rebuilding them "
+                                   f"from the GGUF ({minutes})")
+                else:
+                    progress(0.05, f"Converting {spec.name} from GGUF (first use only, {minutes})")
+                self.convert_gguf(self.spec(spec.base) if spec.base else spec, progress)
         progress(0.9, f"Loading {spec.name} from the converted cache")
         model, tok, weights = self._load_transformers(spec, folder=str(entry), progress=progress)
-        return model, tok, weights, "rebuilt" if damaged else "converted"
+        return model, tok, weights, "cache" if built_elsewhere else "rebuilt" if damaged else "converted"
 
     def gguf_path(self, spec: ModelSpec, progress: ProgressFn | None = None) -> Path:
         """The GGUF file of a packaged model; a model in part packages is joined (and checked) first."""
