@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -16,6 +17,14 @@ from typing import Any, Callable
 from hypothesis import strategies as st
 
 from backends.config import limits
+
+# Example counts. A function or endpoint with a valid strategy (hostile text with otherwise valid, cheap settings)
+# gets half its examples from it and half from the hostile draw; in a normal run the valid half is capped at
+# VALID_CAP where each valid example runs a model or a training step. WORKBENCH_PROP_FULL=1 restores the full counts
+# (one mixed draw, nightly-style) and WORKBENCH_PROP_SCALE multiplies them.
+SCALE = float(os.environ.get("WORKBENCH_PROP_SCALE", "1"))
+FULL = os.environ.get("WORKBENCH_PROP_FULL", "") not in ("", "0")
+VALID_CAP = 2
 
 HUGE = limits().max_text_chars + 1
 SPECIAL_TEXTS = [
@@ -59,6 +68,19 @@ def number(low: float, high: float) -> st.SearchStrategy:
 
 def choice(options: list) -> st.SearchStrategy:
     return st.one_of(st.sampled_from(options), texts(40), st.sampled_from(WRONG_TYPES))
+
+
+def example_plan(examples: int, hostile: st.SearchStrategy, valid: st.SearchStrategy | None, *, capped: bool,
+                 full: bool = FULL, scale: float = SCALE) -> list[tuple[st.SearchStrategy, int]]:
+    """(strategy, examples) runs for one function or endpoint: every hostile example is kept; the valid half is
+    capped at VALID_CAP when ``capped`` (it runs a model), unless ``full``."""
+    n = max(1, int(examples * scale))
+    if valid is None:
+        return [(hostile, n)]
+    if full:
+        return [(st.one_of(hostile, valid), n)]
+    half = max(1, (n + 1) // 2)
+    return [(hostile, half), (valid, min(VALID_CAP, half) if capped else half)]
 
 
 class Timeout(AssertionError):

@@ -26,13 +26,9 @@ from hypothesis import strategies as st
 from tests import props as P
 
 pytestmark = pytest.mark.app
-SCALE = float(os.environ.get("WORKBENCH_PROP_SCALE", "1"))
 EXAMPLES_PER_ENDPOINT = 10
 # Half of an endpoint's examples are hostile arguments, half hostile text with otherwise valid, cheap settings
-# (those run a model or a training step). A CI run keeps every hostile example and caps the valid ones at
-# VALID_CAP per endpoint; WORKBENCH_PROP_FULL=1 restores the full counts (nightly-style).
-FULL = os.environ.get("WORKBENCH_PROP_FULL", "") not in ("", "0")
-VALID_CAP = 2
+# (those run a model or a training step): every hostile one is kept, the valid ones capped (tests/props.py).
 # The endpoints are split into SHARDS tests, each its own unit of work, so that pytest-xdist's workers share them
 # (each worker launches its own app for them).
 SHARDS = 4
@@ -255,22 +251,15 @@ def _checker(client, endpoint: str, draw: st.SearchStrategy, app_url: str, examp
     return check
 
 
-def example_plan(hostile: st.SearchStrategy, valid: st.SearchStrategy | None, full: bool = FULL,
-                 scale: float = SCALE) -> list[tuple[st.SearchStrategy, int]]:
-    """(strategy, examples) runs for one endpoint: every hostile example is kept, the valid ones capped unless
-    ``full`` (then one mixed draw, as before the cap)."""
-    n = max(1, int(EXAMPLES_PER_ENDPOINT * scale))
-    if valid is None:
-        return [(hostile, n)]
-    if full:
-        return [(st.one_of(hostile, valid), n)]
-    half = max(1, (n + 1) // 2)
-    return [(hostile, half), (valid, min(VALID_CAP, half))]
+def example_plan(hostile: st.SearchStrategy, valid: st.SearchStrategy | None, full: bool = P.FULL,
+                 scale: float = P.SCALE) -> list[tuple[st.SearchStrategy, int]]:
+    """The shared plan (tests/props.py); every valid example of an endpoint runs its handler, so it is capped."""
+    return P.example_plan(EXAMPLES_PER_ENDPOINT, hostile, valid, capped=True, full=full, scale=scale)
 
 
 def test_ci_keeps_every_hostile_example_and_caps_the_valid_ones():
     hostile, valid = st.just(("bad",)), st.just(("ok",))
-    assert [k for _, k in example_plan(hostile, valid, full=False)] == [EXAMPLES_PER_ENDPOINT // 2, VALID_CAP]
+    assert [k for _, k in example_plan(hostile, valid, full=False)] == [EXAMPLES_PER_ENDPOINT // 2, P.VALID_CAP]
     assert [k for _, k in example_plan(hostile, valid, full=True)] == [EXAMPLES_PER_ENDPOINT]
     assert [k for _, k in example_plan(hostile, None, full=False)] == [EXAMPLES_PER_ENDPOINT]
 

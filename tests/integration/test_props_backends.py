@@ -26,12 +26,6 @@ from backends.models import ModelError
 from tests import props as P
 
 pytestmark = pytest.mark.integration
-SCALE = float(os.environ.get("WORKBENCH_PROP_SCALE", "1"))  # more examples: WORKBENCH_PROP_SCALE=10
-# A function with a `valid` strategy (hostile text with otherwise valid settings) gets half its examples from it
-# and half from the hostile draw. In a CI run the valid half of a model function is capped at VALID_CAP (each one
-# runs the model); WORKBENCH_PROP_FULL=1 restores the full counts (nightly-style, with any WORKBENCH_PROP_SCALE).
-FULL = os.environ.get("WORKBENCH_PROP_FULL", "") not in ("", "0")
-VALID_CAP = 2
 TALLY = P.Tally(Path(__file__).resolve().parents[1] / "artifacts" / "props-backends.json")
 
 
@@ -467,23 +461,16 @@ def test_every_backend_module_is_covered():
         f"backend modules without property tests (add entries to PUBLIC_FUNCTIONS): {sorted(modules - covered)}")
 
 
-def example_plan(prop: Prop, full: bool = FULL, scale: float = SCALE) -> list[tuple[st.SearchStrategy, int]]:
-    """(strategy, examples) runs for one function: every hostile example is kept; the valid half of a model
-    function is capped unless ``full``."""
-    n = max(1, int(prop.examples * scale))
-    if prop.valid is None:
-        return [(prop.draw, n)]
-    if full:
-        return [(st.one_of(prop.valid, prop.draw), n)]
-    half = max(1, (n + 1) // 2)
-    return [(prop.draw, half), (prop.valid, min(VALID_CAP, half) if prop.models else half)]
+def example_plan(prop: Prop, full: bool = P.FULL, scale: float = P.SCALE) -> list[tuple[st.SearchStrategy, int]]:
+    """The shared plan (tests/props.py); the valid half is capped for functions that run a model."""
+    return P.example_plan(prop.examples, prop.draw, prop.valid, capped=prop.models, full=full, scale=scale)
 
 
 def test_ci_keeps_every_hostile_example_and_caps_the_valid_model_runs():
     model = next(p for p in PUBLIC_FUNCTIONS if p.models and p.valid is not None)
     cheap = next(p for p in PUBLIC_FUNCTIONS if not p.models and p.valid is not None)
     n = model.examples
-    assert [k for _, k in example_plan(model, full=False)] == [(n + 1) // 2, min(VALID_CAP, (n + 1) // 2)]
+    assert [k for _, k in example_plan(model, full=False)] == [(n + 1) // 2, min(P.VALID_CAP, (n + 1) // 2)]
     assert [k for _, k in example_plan(model, full=True)] == [n]
     assert [k for _, k in example_plan(cheap, full=False)] == [(cheap.examples + 1) // 2] * 2
     assert example_plan(model, full=False, scale=10)[0][1] == (10 * n + 1) // 2
