@@ -172,7 +172,10 @@ def calibrate(max_human: int | None = None, max_per_generator: int | None = None
         "perplexity_auroc": ev.perplexity.auroc,
         "perplexity_tpr_at_fpr": {str(k): v for k, v in ev.perplexity.tpr_at_fpr.items()},
         "by_generator": ev.by_generator,
-        "generators": sorted({i.generator for i in items if i.label == "machine"}), "per_kind": max_human}
+        "generators": sorted({i.generator for i in items if i.label == "machine"}), "per_kind": max_human,
+        # Each text's [Binoculars score, log-perplexity], in the sample's order: the tests rescore a few of them
+        # and check the figures above against all of them, instead of scoring the whole sample again.
+        "scores": [[r["binoculars"], r["log_ppl"]] for r in ev.scores]}
     if obs != perf:  # the same texts in single-model mode with the observer: what the second model adds
         single = detector.evaluate(items, obs, obs, target_fpr=0.01)
         stored[detector.calibration_key(obs, perf)]["single_model"] = {
