@@ -34,16 +34,15 @@ chromium:
 run: setup
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
-# Two pytest sessions: everything but Ray on two pytest-xdist workers (unit, integration and app tests and the
-# browser on the tiny profile; tests/defaults and one browser smoke test on the default cpu profile, Qwen2.5-Coder
-# 0.5B/1.5B in int8, converted once), then the sweeps on local Ray workers (tests/ray: Ray starts once, and its
-# workers want the cores to themselves). Each writes a junit XML with per-test times to tests/artifacts/;
-# scripts/test_durations.py prints the slowest tests and the seconds per file and per session.
+# One pytest session on two pytest-xdist workers: unit, integration and app tests and the browser on the tiny
+# profile; tests/defaults and one browser smoke test on the default cpu profile (Qwen2.5-Coder 0.5B/1.5B in int8,
+# converted once), and the sweeps on local Ray workers (tests/ray: Ray starts once, on one of the workers). It
+# writes a junit XML with per-test times to tests/artifacts/; scripts/test_durations.py prints the slowest tests
+# and the seconds per file.
 PYTEST := HF_HUB_OFFLINE=1 $(PY) -m pytest -p no:cacheprovider
 test: setup-dev
 	rm -f tests/artifacts/junit-*.xml
 	$(PYTEST) -n 2 --dist loadscope --no-loadscope-reorder --junitxml=tests/artifacts/junit-main.xml
-	$(PYTEST) tests/ray --junitxml=tests/artifacts/junit-ray.xml
 	$(PY) scripts/test_durations.py --top 25
 
 # The quick inner loop: lint, the unit tests, and the tests of the papers a change touches (TESTS=...), e.g.

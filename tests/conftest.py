@@ -2,7 +2,8 @@
 
 `make test` runs this suite as one pytest session on two pytest-xdist workers (``-n 2``): each test module is one
 unit of work (its module fixtures are built once, on one worker), except the default-profile checks in
-tests/defaults, which form one unit (the Qwen models are loaded by one worker only); see ``work_unit``.
+tests/defaults, which form one unit (the Qwen models are loaded by one worker only), and the Ray tier in tests/ray
+(Ray starts once, on one worker); see ``work_unit``.
 Each worker runs torch on its share of the cores (one thread each on two cores), unless OMP_NUM_THREADS
 says otherwise; two workers with two threads each would spin against each other.
 """
@@ -64,18 +65,19 @@ def _profile_registry(request):
 
 def work_unit(nodeid: str) -> str:
     """The unit of work a test belongs to (one worker runs a unit's tests in order): its module, except that
-    tests/defaults is one unit (its Qwen models load on one worker only) and each shard of the endpoint property
-    test is a unit of its own (the shards spread over the workers)."""
+    tests/defaults is one unit (its Qwen models load on one worker only), tests/ray is one unit (Ray starts once,
+    on one worker) and each shard of the endpoint property test is a unit of its own (the shards spread over the
+    workers)."""
     path, _, name = nodeid.partition("::")
-    if path.startswith("tests/defaults/"):
-        return "tests/defaults"
+    for folder in ("tests/defaults", "tests/ray"):
+        if path.startswith(folder + "/"):
+            return folder
     if path.endswith("test_props_endpoints.py") and "[" in name:
         return nodeid
     return path
 
 
-FIRST = ("tests/defaults", "tests/app/test_props_endpoints.py", "tests/integration/test_detector_packaged.py",
-         "tests/integration/test_props_backends.py")
+FIRST = ("tests/defaults", "tests/ray", "tests/app/test_props_endpoints.py", "tests/integration/test_props_backends.py")
 
 
 def pytest_collection_modifyitems(config, items):
