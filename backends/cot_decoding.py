@@ -510,7 +510,8 @@ def _sweep_run(state: dict, items: list[dict], seeds: list[int]) -> list[dict]:
                              sc_samples=state["sc_samples"], seed=s) for it, s in zip(items, seeds)]
 
 
-SWEEP = sweeps.Kind("cot", _sweep_setup, _sweep_run, models=lambda o: [o["model"]], version="1")
+SWEEP = sweeps.Kind("cot", _sweep_setup, _sweep_run, models=lambda o: [o["model"]], version="1",
+                    defaults=sweep_options, builder="backends.cot_decoding.sweep_options(model, k=...)")
 
 
 def from_sweep(res: "sweeps.SweepResult") -> Evaluation:

@@ -433,7 +433,8 @@ def _sweep_run(state: dict, items: list[dict], seeds: list[int]) -> list[dict]:
 
 
 SWEEP = sweeps.Kind("detector", _sweep_setup, _sweep_run, models=lambda o: sorted({o["observer"], o["performer"]}),
-                    version="1", batch_size=SWEEP_BATCH)
+                    version="1", batch_size=SWEEP_BATCH, defaults=sweep_options,
+                    builder="backends.detector.sweep_options(observer, performer, numerator)")
 
 
 def _check_fpr(target_fpr: float) -> float:

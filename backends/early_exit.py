@@ -552,7 +552,9 @@ def _sweep_run(state: dict, items: list[dict], seeds: list[int]) -> list[dict]:
     return [speculate_item(state["lm"], it, state["options"], limits().time_budget_s) for it in items]
 
 
-SWEEP = sweeps.Kind("speculation", _sweep_setup, _sweep_run, models=lambda o: [o["model"]], version="1")
+SWEEP = sweeps.Kind("speculation", _sweep_setup, _sweep_run, models=lambda o: [o["model"]], version="1",
+                    defaults=lambda: {k: v for k, v in speculation_options("-").items() if k != "prompt"},
+                    required=("prompt",), builder="backends.early_exit.speculation_options(prompt, model)")
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,10 @@ class Kind:
       sweep's seed from its options instead.
     * ``models(options) -> names``: the registry models a worker loads (for the memory check).
     * ``version``: part of the results file's key; bump it when a result's meaning changes.
+    * ``defaults() -> options`` and ``required``: the options a sweep of this kind takes. A missing option takes its
+      default; a missing required one, or one the kind does not know, is refused with a message that names it (and
+      ``builder``, the function that makes valid options) before any worker starts. A kind with neither takes any
+      options as given.
     """
 
     name: str
@@ -84,6 +88,27 @@ class Kind:
     models: Callable[[dict], list[str]] = lambda options: []
     version: str = "1"
     batch_size: int = 1  # items per batch when the caller does not say
+    defaults: Callable[[], dict] | None = None
+    required: tuple[str, ...] = ()
+    builder: str = ""  # e.g. "backends.cot_decoding.sweep_options(model, k=...)", named in the messages
+
+    def complete(self, options: dict | None) -> dict:
+        """``options`` with the kind's defaults filled in; a missing required option or an unknown one is an
+        :class:`InputError` that names it."""
+        given = dict(options or {})
+        defaults = self.defaults() if self.defaults is not None else {}
+        known = set(defaults) | set(self.required)
+        how = f" Build them with {self.builder}." if self.builder else ""
+        if known:
+            unknown = sorted(map(str, set(given) - known))
+            if unknown:
+                raise InputError(f"Unknown option{'s' * (len(unknown) > 1)} for the {self.name!r} sweep: "
+                                 f"{', '.join(unknown)}; valid: {', '.join(sorted(known))}.{how}")
+        missing = [k for k in self.required if k not in given]
+        if missing:
+            raise InputError(f"The {self.name!r} sweep needs the option{'s' * (len(missing) > 1)} "
+                             f"{', '.join(missing)}.{how}")
+        return {**defaults, **given}
 
 
 def register_kind(name: str, path: str) -> None:
@@ -548,8 +573,9 @@ class _Run:
             raise InputError("The sweep has no items.")
         if options is not None and not isinstance(options, dict):
             raise InputError(f"A sweep's options must be a dict, got {type(options).__name__}.")
+        options = kind.complete(options)
         try:
-            items, options = round_trip([dict(it) for it in items]), round_trip(options or {})
+            items, options = round_trip([dict(it) for it in items]), round_trip(options)
             _canonical([items, options]).encode("utf-8")  # keys hash UTF-8: a lone surrogate has none
         except UnicodeEncodeError:
             raise InputError("A sweep's items and options must be valid Unicode text (a lone surrogate such as "

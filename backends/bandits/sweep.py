@@ -134,7 +134,9 @@ def _sweep_run(state: dict, items: list[dict], seeds: list[int]) -> list[dict]:
     return [play_code(state["lm"], it["code"], state["options"]) for it in items]
 
 
-SWEEP = sweeps.Kind("bandits", _sweep_setup, _sweep_run, models=lambda o: [o["model"]], version="1")
+SWEEP = sweeps.Kind("bandits", _sweep_setup, _sweep_run, models=lambda o: [o["model"]], version="1",
+                    required=("model", "instance", "horizon", "replicates", "seed", "max_reasoning_tokens"),
+                    builder="backends.bandits.sweep.grid_options(instance, horizon, replicates, model)")
 
 
 def runs_of(result: dict, inst: Instance, seed: int, *, prompts: bool = True) -> Runs:

@@ -255,7 +255,10 @@ def _sweep_models(options: dict) -> list[str]:
     return [options["embedder"]] + ([options["generator"]] if options["modes"] else [])
 
 
-SWEEP = sweeps.Kind("rag", _sweep_setup, _sweep_run, models=_sweep_models, version="1")
+SWEEP = sweeps.Kind("rag", _sweep_setup, _sweep_run, models=_sweep_models, version="1",
+                    required=("corpus", "index_key", "index_kind", "embedder", "cache_dir", "k", "modes",
+                              "temperature", "max_new_tokens", "generator", "retrieval", "fusion", "alpha"),
+                    builder="backends.rag.evaluation.sweep_options(index, k, ...)")
 
 
 def record_keys(modes: Sequence[str]) -> list[str]:

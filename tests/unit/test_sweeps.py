@@ -188,3 +188,21 @@ def test_a_pool_reports_failures_and_bad_requests_clearly(monkeypatch):
     with sweeps.worker_pool("counter", workers=2, backend="ray") as pool:
         assert pool.backend == "local" and "the workers ran in-process" in pool.note
         assert [r["total"] for r in pool.map([{"add": 1}, {"add": 2}])] == [1, 2]
+
+
+def test_a_kinds_options_take_its_defaults_and_name_a_missing_or_unknown_one(tmp_path):
+    from backends import cot_decoding, detector, early_exit
+
+    # The kinds whose every option has a default fill them in (model names resolved, nothing loaded) ...
+    assert cot_decoding.SWEEP.complete(None) == cot_decoding.sweep_options()
+    assert cot_decoding.SWEEP.complete({"k": 3})["k"] == 3
+    assert detector.SWEEP.complete({}) == detector.sweep_options()
+    assert early_exit.SWEEP.complete({"prompt": "Hi"}) == early_exit.speculation_options("Hi")
+    # ... and a missing required option or an unknown one is refused by name, before any worker starts.
+    for name, options, named in [("speculation", None, "prompt"), ("bandits", {}, "model"),
+                                 ("rag", {"k": 2}, "index_key"), ("cot", {"kk": 3}, "kk"),
+                                 ("detector", {"observer": "x", "shots": 1}, "shots")]:
+        with pytest.raises(InputError, match=named) as e:
+            sweeps.run_sweep(name, [{"question": "q"}], options, results_path=tmp_path / "x.jsonl")
+        assert "sweep" in str(e.value) and "KeyError" not in str(e.value)
+    assert not (tmp_path / "x.jsonl").exists()
