@@ -34,6 +34,7 @@ results so far: each finished batch is appended to a results file under the cach
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -312,12 +313,21 @@ class Worker:
     """A Ray actor: sets its process up like the driver's, loads its models once, runs batches.
 
     A failed setup is kept and raised by every ``run`` as :class:`SetupError`, rather than killing the actor
-    (which Ray would report as a dead process, not as the reason)."""
+    (which Ray would report as a dead process, not as the reason). :meth:`prepare` sets an idle worker up for
+    another sweep (see :class:`_RayPool`): the models it already loaded stay loaded in its registry."""
 
     def __init__(self, kind_name: str, kind_path: str, options: dict, recipe: dict, env: dict[str, str],
                  threads: int):
+        self.prepare(kind_name, kind_path, options, recipe, env, threads)
+
+    def prepare(self, kind_name: str, kind_path: str, options: dict, recipe: dict, env: dict[str, str],
+                threads: int) -> dict:
         t0 = time.perf_counter()
-        os.environ.update(env)  # see what the driver sees: environment, code, kinds, registry, threads
+        # See what the driver sees: its environment (and nothing a previous sweep's driver set), code, kinds,
+        # registry and threads.
+        for k in [k for k in os.environ if k.startswith(FORWARDED_ENV_PREFIXES) and k not in env]:
+            del os.environ[k]
+        os.environ.update(env)
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
         KINDS[kind_name] = kind_path
@@ -325,7 +335,7 @@ class Worker:
         import torch
 
         torch.set_num_threads(int(threads))
-        self.error = ""
+        self.error, self.kind, self.state = "", None, None
         try:
             self.kind = kind_of(kind_name)
             self.state = self.kind.setup(options)
@@ -333,6 +343,7 @@ class Worker:
             self.error = _message(e)
         self.setup_seconds = time.perf_counter() - t0
         self.memory_mb = _rss_mb()
+        return self.info()
 
     def info(self) -> dict:
         return {"pid": os.getpid(), "memory_mb": self.memory_mb, "setup_s": self.setup_seconds, "error": self.error}
@@ -455,6 +466,7 @@ def shutdown_ray() -> None:
         import ray
     except ImportError:
         return
+    _idle.clear()  # their processes end with Ray
     if ray.is_initialized():
         ray.shutdown()
 
@@ -527,7 +539,7 @@ def sweep_iter(name: str, items: Sequence[dict], options: dict | None = None, *,
                 n_workers, plan_note = (plan_workers(workers, run.kind.models(run.options)) if not addr
                                         else (workers, ""))
                 note = " ".join(x for x in (note, plan_note) if x)
-                runner = _RayPool(ray, run, n_workers, threads, bool(addr)).batches()
+                runner = _RayPool(ray, run, n_workers, threads, bool(addr), keep=not started).batches()
             try:
                 for live in runner:
                     stopped = ("stopped" if should_stop is not None and should_stop()
@@ -636,20 +648,47 @@ def _local_batches(run: _Run, local_state: Any) -> Iterator[int]:
         yield 1
 
 
+# Workers kept between sweeps on a Ray this module did not start (a script's ray.init(), the Ray tests): the next
+# sweep sets them up again (Worker.prepare) instead of starting processes that import torch and load the models
+# once more. Keyed by the Ray job (a new ray.init() is a new job) and the CPUs each holds; idle workers of another
+# shape are ended before new ones start, so that they never hold the CPUs a sweep waits for.
+_idle: dict[tuple[str, int], list[Any]] = {}
+
+
+def _job(ray: Any) -> str:
+    try:
+        return str(ray.get_runtime_context().get_job_id())
+    except Exception:  # noqa: BLE001 - no job: nothing to reuse
+        return ""
+
+
+def _take_idle(ray: Any, cpus: int, n: int) -> list[Any]:
+    """Up to ``n`` idle workers of this job with ``cpus`` CPUs each; every other idle worker is ended."""
+    job = _job(ray)
+    taken = _idle.pop((job, cpus), [])[:n] if job else []
+    for key in list(_idle):
+        for a in _idle.pop(key):
+            with contextlib.suppress(Exception):
+                ray.kill(a)
+    return taken
+
+
 class _RayPool:
     """``n`` Ray actors, one batch in flight on each. A dead actor's batch goes back to the queue (as its
     items' first try, so a second death fails them) and a new actor takes its place; a failed setup ends the
-    sweep with its message."""
+    sweep with its message. With ``keep`` (a Ray the caller started), idle workers of an earlier sweep are set up
+    again instead of starting new processes, and this sweep's workers are kept for the next one."""
 
-    def __init__(self, ray: Any, run: _Run, n: int, threads: int | None, remote: bool):
+    def __init__(self, ray: Any, run: _Run, n: int, threads: int | None, remote: bool, keep: bool = False):
         from collections import deque
 
-        self.ray, self.run, self.n = ray, run, n
+        self.ray, self.run, self.n, self.keep = ray, run, n, keep
         if remote:  # the cluster's machines, not this one, set the share: WORKBENCH_RAY_CPUS_PER_WORKER (1)
             cpus = int(os.environ.get("WORKBENCH_RAY_CPUS_PER_WORKER") or 1)
         else:
             cpus = max(1, (os.cpu_count() or 1) // n)
         self.threads = threads or cpus
+        self.cpus = cpus
         self.actor_cls = ray.remote(num_cpus=cpus)(Worker)
         self.recipe, self.env = registry_recipe(), _forwarded_env()
         self.queue: deque[tuple[list[int], bool]] = deque((b, False) for b in run.todo)  # (indices, a retry?)
@@ -657,12 +696,17 @@ class _RayPool:
         self.infos: list[Any] = []
         self.running: dict[Any, tuple[Any, list[int], bool]] = {}  # future -> (actor, indices, a retry?)
         self.restarts = 0
+        self.idle = _take_idle(ray, cpus, n) if keep else []
 
     def start(self) -> None:
-        a = self.actor_cls.remote(self.run.name, KINDS[self.run.name], self.run.options, self.recipe, self.env,
-                                  self.threads)
+        args = (self.run.name, KINDS[self.run.name], self.run.options, self.recipe, self.env, self.threads)
+        if self.idle:  # set up for this sweep; its run() calls queue behind the setup on the same actor
+            a = self.idle.pop()
+            self.infos.append(a.prepare.remote(*args))
+        else:
+            a = self.actor_cls.remote(*args)
+            self.infos.append(a.info.remote())
         self.actors.append(a)
-        self.infos.append(a.info.remote())
         self.give(a)
 
     def give(self, actor: Any) -> None:
@@ -680,8 +724,13 @@ class _RayPool:
                     self.collect(ready[0])
                 yield len(self.actors)
             self.read_infos(timeout=10)
+            if self.keep and not self.running:  # a whole run: its workers are idle and healthy
+                job = _job(self.ray)
+                if job:
+                    _idle.setdefault((job, self.cpus), []).extend(self.actors)
+                    self.actors = []
         finally:
-            for a in self.actors:
+            for a in self.actors + self.idle:
                 try:
                     self.ray.kill(a)
                 except Exception:  # noqa: BLE001 - already gone
@@ -753,6 +802,7 @@ class WorkerPool:
     def _start_ray(self, ray: Any, threads: int | None, remote: bool) -> None:
         cpus = (int(os.environ.get("WORKBENCH_RAY_CPUS_PER_WORKER") or 1) if remote
                 else max(1, (os.cpu_count() or 1) // self.workers))
+        _take_idle(ray, cpus, 0)  # idle sweep workers would hold the CPUs these wait for
         actor_cls = ray.remote(num_cpus=cpus)(Worker)
         recipe, env = registry_recipe(), _forwarded_env()
         self._ray, self.backend = ray, "ray"
