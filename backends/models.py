@@ -40,12 +40,14 @@ import dataclasses
 import gc
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from backends import memory
 from backends.cache import build_lock
 
 # The catalogue and the package files live beside this module; everything is re-exported from here.
@@ -109,6 +111,14 @@ _package_version = package_version  # the old private name, until every caller u
 class _Entry:
     lock: threading.Lock = field(default_factory=threading.Lock)
     loaded: LoadedModel | None = None
+    status: tuple[float, str] = (0.0, "")  # the load in progress: its last progress report, for those who wait
+    last_used: float = 0.0  # time.monotonic() of the last get(): the least recently used is unloaded first
+
+
+def in_use(loaded: LoadedModel) -> bool:
+    """Whether anything besides the registry holds this model (a running request, a tab's state, a memo): then
+    unloading it would free no memory. ``sys.getrefcount`` counts its argument and the registry's entry."""
+    return sys.getrefcount(loaded) > 3  # the entry's reference, this function's argument, getrefcount's own
 
 
 class ModelRegistry:
@@ -261,18 +271,90 @@ class ModelRegistry:
 
     def get(self, name_or_slot: str | None = None, *, slot: str | None = None,
             progress: ProgressFn | None = None) -> LoadedModel:
-        """The loaded model for a name or slot, loading it at first use (once, even under concurrency)."""
+        """The loaded model for a name or slot, loading it at first use (once, even under concurrency).
+
+        A caller that finds the model being loaded by another thread (a request, or the warm-up) waits for that
+        load, and its progress shows the load's own messages. Past the memory budget, the least recently used
+        models that nothing else holds are unloaded (see :meth:`make_room`)."""
         name = self.resolve(name_or_slot, slot)
         entry = self._entry(name)
+        entry.last_used = time.monotonic()
         if entry.loaded is not None:
             return entry.loaded
         from backends.decoding import not_counted
 
+        report = progress or load_progress.get() or (lambda f, m: None)
         # Waiting for the load, or loading, is no part of the caller's time budget (a conversion takes minutes).
-        with not_counted(), entry.lock:
-            if entry.loaded is None:  # another thread may have loaded it while we waited
-                entry.loaded = self._load(self.spec(name), progress or load_progress.get() or (lambda f, m: None))
-            return entry.loaded
+        with not_counted():
+            if not entry.lock.acquire(blocking=False):
+                while not entry.lock.acquire(timeout=0.5):
+                    fraction, message = entry.status
+                    report(fraction, f"Waiting for {name}, which is loading: {message}" if message
+                           else f"Waiting for {name}, which is loading")
+            try:
+                if entry.loaded is None:  # another thread may have loaded it while we waited
+                    spec = self.spec(name)
+                    self.make_room(self.estimate_bytes(spec), keep=name)
+
+                    def tracked(fraction: float, message: str) -> None:
+                        entry.status = (fraction, message)
+                        report(fraction, message)
+
+                    entry.status = (0.0, "starting")
+                    entry.loaded = self._load(spec, tracked)
+                    entry.last_used = time.monotonic()
+                loaded = entry.loaded
+            finally:
+                entry.lock.release()
+        self.make_room(0, keep=name)  # the sizes measured now that it is loaded
+        return loaded
+
+    # ----- the memory budget -----------------------------------------------------------------
+    def memory_use(self) -> tuple[int, int]:
+        """(bytes held by the loaded models, the budget: ``WORKBENCH_MEMORY_GB`` or its default)."""
+        with self._guard:
+            held = sum(getattr(e.loaded, "memory_bytes", 0) for e in self._entries.values() if e.loaded is not None)
+        return held, memory.budget_bytes()
+
+    def estimate_bytes(self, spec: ModelSpec) -> int:
+        """A model's memory once loaded, guessed before loading from its converted cache entry (float32 weights:
+        int8 keeps about 45 %), else 0 (not converted yet: the budget is checked again after the load)."""
+        entry = self.cache_entry(spec) if spec.source == PACKAGE_GGUF else None
+        if entry is None or not entry.is_dir():
+            return 0
+        size = sum(f.stat().st_size for f in entry.glob("*.safetensors"))
+        return int(size * 0.45) if spec.is_lm and self.weights_for(spec) == "int8" else size
+
+    def make_room(self, need: int, keep: str | None = None) -> list[str]:
+        """Unload least recently used models until the loaded ones plus ``need`` bytes fit the budget.
+
+        A model that something else still holds (:func:`in_use`) is kept, and so is ``keep``; the budget may
+        then stay exceeded. Returns the names unloaded."""
+        held, budget = self.memory_use()
+        if held + need <= budget:
+            return []
+        with self._guard:
+            candidates = sorted((e.last_used, n, e) for n, e in self._entries.items()
+                                if e.loaded is not None and n != keep)
+        dropped = []
+        for _, name, entry in candidates:
+            if held + need <= budget:
+                break
+            if not entry.lock.acquire(blocking=False):  # being loaded or unloaded right now
+                continue
+            try:
+                if entry.loaded is None or in_use(entry.loaded):
+                    continue
+                held -= getattr(entry.loaded, "memory_bytes", 0)
+                entry.loaded = None
+                dropped.append(name)
+            finally:
+                entry.lock.release()
+        if dropped:
+            gc.collect()
+            memory.malloc_trim()
+            log.info("memory budget %s: unloaded %s", memory.gb(budget), ", ".join(dropped))
+        return dropped
 
     def is_loaded(self, name: str) -> bool:
         entry = self._entries.get(name)
@@ -292,6 +374,7 @@ class ModelRegistry:
             entry.loaded = None
         if was:
             gc.collect()
+            memory.malloc_trim()
             if self.device.startswith("cuda"):
                 import torch
 
@@ -316,7 +399,17 @@ class ModelRegistry:
                 loaded_from = _source_word(spec)
         except ModelError:
             raise
-        except (OSError, ValueError, ImportError, RuntimeError) as e:
+        except Exception as e:
+            if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e)):
+                held, budget = self.memory_use()
+                gc.collect()
+                memory.malloc_trim()
+                raise ModelError(f"Not enough memory to load {spec.name!r}: the loaded models hold {memory.gb(held)} "
+                                 f"of the {memory.gb(budget)} budget (WORKBENCH_MEMORY_GB) and this machine has "
+                                 f"{memory.gb(memory.total_bytes())}. Unload a model in the Models tab, or use "
+                                 "smaller models (--profile tiny).") from None
+            if not isinstance(e, (OSError, ValueError, ImportError, RuntimeError)):
+                raise
             hint = ""
             if spec.source == HUB and not hub_cached(spec.location):
                 hint = (f" {spec.location} is not in the local hub cache: downloading it needs a network (and, for "

@@ -411,3 +411,67 @@ def test_two_processes_converting_one_model_convert_it_once(tmp_path, monkeypatc
         t.join()
     assert conversions == ["m"]
     assert sorted(g[3] for g in got.values()) == ["cache", "converted"]
+
+
+def test_a_request_waiting_for_a_load_sees_its_progress(reg, monkeypatch):
+    started = threading.Event()
+
+    def slow_load(spec, progress):
+        progress(0.4, "Converting from GGUF")
+        started.set()
+        time.sleep(1.5)
+        return object()
+
+    monkeypatch.setattr(reg, "_load", slow_load)
+    first = threading.Thread(target=reg.get, args=("chat",))
+    first.start()
+    started.wait(5)
+    seen = []
+    reg.get("chat", progress=lambda f, m: seen.append((f, m)))
+    first.join()
+    assert seen and seen[0] == (0.4, "Waiting for qwen2.5-coder-1.5b, which is loading: Converting from GGUF")
+
+
+def _sized(n_gb):
+    return type("Fake", (), {"memory_bytes": int(n_gb * 2**30)})()
+
+
+def test_past_the_memory_budget_the_least_recently_used_free_model_is_unloaded(reg, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_MEMORY_GB", "5")
+    sizes = {"qwen2.5-coder-0.5b": 1, "qwen2.5-coder-1.5b": 2, "qwen2.5-coder-0.5b@float32": 2.5,
+             "smollm2-135m-instruct": 0.5}
+    monkeypatch.setattr(reg, "_load", lambda spec, progress: _sized(sizes[spec.name]))
+    held = reg.get("qwen2.5-coder-0.5b")  # something (a request, a memo) still holds this one
+    reg.get("qwen2.5-coder-1.5b")
+    assert reg.memory_use() == (3 * 2**30, 5 * 2**30)
+    reg.get("qwen2.5-coder-0.5b@float32")  # 5.5 GB: the 1.5B is the least recently used model nothing holds
+    assert [reg.is_loaded(n) for n in sizes] == [True, False, True, False]
+    reg.get("smollm2-135m-instruct")  # 4 GB: fits
+    assert reg.is_loaded("qwen2.5-coder-0.5b@float32")
+    del held
+    reg.get("qwen2.5-coder-1.5b")  # 6 GB: now the 0.5B is free and the least recently used
+    assert [reg.is_loaded(n) for n in sizes] == [False, True, True, True]
+    assert reg.memory_use()[0] == 5 * 2**30
+
+
+def test_a_model_that_does_not_fit_in_memory_is_refused_by_name_with_the_budget(reg, monkeypatch):
+    def no_memory(spec, progress):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(reg, "_load_transformers", lambda spec, *a, **k: no_memory(spec, None))
+    monkeypatch.setattr(reg, "_load_gguf_cached", lambda spec, progress: no_memory(spec, progress))
+    with pytest.raises(ModelError, match=r"Not enough memory to load 'qwen2.5-coder-1.5b'.*budget") as e:
+        reg.get("chat")
+    assert "WORKBENCH_MEMORY_GB" in str(e.value) and not reg.is_loaded("qwen2.5-coder-1.5b")
+
+
+def test_a_bad_memory_budget_is_named(monkeypatch):
+    from backends import memory
+
+    for bad in ("lots", "-1", "0"):
+        monkeypatch.setenv("WORKBENCH_MEMORY_GB", bad)
+        with pytest.raises(ValueError, match="WORKBENCH_MEMORY_GB"):
+            memory.budget_bytes()
+    monkeypatch.delenv("WORKBENCH_MEMORY_GB")
+    total = memory.total_bytes()
+    assert 0 < memory.budget_bytes() <= min(8 * 2**30, total / 2 if total else 8 * 2**30)

@@ -1,0 +1,79 @@
+"""The process's memory: the budget the model registry keeps its loaded models under, and what the process holds.
+
+A free Hugging Face Space (cpu-basic) has 16 GB; the cpu profile's four models take about 7 GB once loaded, and a
+user who opens every paper's tab would load more (the tiny models, a float32 copy). ``WORKBENCH_MEMORY_GB`` sets the
+budget for loaded models; past it the registry unloads the least recently used models that nothing else holds
+(backends/models.py). The default leaves room for Python, Gradio, torch and one request's working memory: half of
+this machine's memory, at most 8 GB.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+DEFAULT_CAP_GB = 8.0
+GB = 2**30
+
+
+def total_bytes() -> int | None:
+    """Physical memory of this machine (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def budget_bytes() -> int:
+    """The memory budget for loaded models: ``WORKBENCH_MEMORY_GB``, else half the machine's memory, at most 8 GB.
+
+    A bad value raises ValueError with a message that names the variable."""
+    raw = os.environ.get("WORKBENCH_MEMORY_GB", "").strip()
+    if raw:
+        try:
+            gb = float(raw)
+        except ValueError:
+            raise ValueError(f"WORKBENCH_MEMORY_GB={raw!r} is not a number of gigabytes") from None
+        if not 0 < gb < 1e6:
+            raise ValueError(f"WORKBENCH_MEMORY_GB must be a positive number of gigabytes, got {raw!r}")
+        return int(gb * GB)
+    total = total_bytes()
+    return int(min(DEFAULT_CAP_GB * GB, total / 2 if total else DEFAULT_CAP_GB * GB))
+
+
+def rss_bytes() -> int | None:
+    """This process's resident memory now (Linux: /proc/self/statm), else None."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident memory so far."""
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, kilobytes on Linux
+    except (ImportError, OSError):
+        return None
+
+
+def malloc_trim() -> bool:
+    """Hand freed heap memory back to the system (glibc); False where that is not available.
+
+    After a model is unloaded, glibc keeps most of its freed pages in the heap for reuse, so the process's RSS
+    stays where it was; ``malloc_trim(0)`` returns them."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
+def gb(n: float | None) -> str:
+    return "?" if n is None else f"{n / GB:.1f} GB"
