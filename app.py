@@ -5,7 +5,9 @@
     python app.py --profile gpu --model chat=Qwen/Qwen2.5-1.5B-Instruct
     python app.py --public --host 0.0.0.0   # a shared demo: registry models only, stricter caps
 
-Nothing heavy happens at import or start-up: models load at first use (see backends/models.py).
+Nothing heavy happens at import or before the app serves. Once it serves, the profile's models load in the
+background, in the order the tabs need them (backends/warmup.py; --no-warm turns this off); a model is otherwise
+loaded at first use (backends/models.py).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ except ImportError:
 
 import gradio as gr  # noqa: E402
 
-from backends import config, models  # noqa: E402
+from backends import config, memory, models, warmup  # noqa: E402
 from tabs import TAB_MODULES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -58,17 +60,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     p.add_argument("--public", action="store_true", default=on_space,
                    help="shared-demo mode: registry models only, stricter input caps (default on a Space)")
+    p.add_argument("--no-warm", dest="warm", action="store_false",
+                   default=os.environ.get("WORKBENCH_WARM", "1").strip().lower() not in ("0", "false", "no", "off"),
+                   help="do not load the profile's models in the background once the app serves (default: load "
+                        "them, in the order the tabs need them; also WORKBENCH_WARM=0)")
     return p.parse_args(argv)
 
 
-def build_app() -> gr.Blocks:
-    """The whole app: one tab per module in tabs.TAB_MODULES, in order."""
+def readiness() -> tuple[str, gr.Timer]:
+    """The line under the title while the warm-up runs (backends/warmup.py), and whether to ask again."""
+    w = warmup.current()
+    if w is None:
+        return "", gr.Timer(active=False)
+    return w.line(), gr.Timer(active=not w.done)
+
+
+def build_app(warm: bool = False) -> gr.Blocks:
+    """The whole app: one tab per module in tabs.TAB_MODULES, in order. ``warm``: the models are being prepared
+    in the background, and a line under the title follows them."""
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(
             f"# {TITLE}\n"
             "Run what a language-model paper claims on real local models and look inside. "
             "Each tab is one paper; the **Models** tab shows what is loaded."
         )
+        ready = gr.Markdown(elem_id="models-ready")
+        timer = gr.Timer(2.0, active=warm)
+        timer.tick(readiness, None, [ready, timer], api_name="models_ready", show_progress="hidden")
         with gr.Tabs():
             for name in TAB_MODULES:
                 module = importlib.import_module(f"tabs.{name}")
@@ -115,11 +133,18 @@ def main(argv: list[str] | None = None) -> None:
     config.set_public_mode(args.public)
     if args.ray_address:
         os.environ["WORKBENCH_RAY_ADDRESS"] = args.ray_address  # read by backends/sweeps.py and forwarded to workers
-    models.configure(args.profile, cache_dir=args.cache_dir, public=args.public,
-                     overrides=models.parse_overrides(args.model),
-                     extra_models=models.parse_overrides(args.add_model), weights=args.weights)
-    demo = build_app()
-    demo.launch(**launch_kwargs(args))
+    try:
+        memory.budget_bytes()
+    except ValueError as e:
+        raise models.ModelError(str(e)) from None
+    reg = models.configure(args.profile, cache_dir=args.cache_dir, public=args.public,
+                           overrides=models.parse_overrides(args.model),
+                           extra_models=models.parse_overrides(args.add_model), weights=args.weights)
+    demo = build_app(warm=args.warm)
+    demo.launch(prevent_thread_lock=True, **launch_kwargs(args))
+    if args.warm:  # once it serves: the page opens while the models load
+        warmup.start(reg)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

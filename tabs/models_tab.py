@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from backends import memory, warmup
 from backends.config import InputError
 from backends.models import registry
 from tabs.common import HEAVY, Outputs, guarded
@@ -39,6 +40,20 @@ def profile_markdown() -> str:
 def loaded_table() -> list[list]:
     """Rows of the loaded-models table (also the ``models_list`` API endpoint)."""
     return [[m[c] for c in LOADED_COLUMNS] for m in registry().loaded()]
+
+
+def memory_markdown() -> str:
+    """The loaded models' memory against the budget, the process's memory, and the warm-up's state per model."""
+    held, budget = registry().memory_use()
+    line = (f"**Memory:** the loaded models hold {memory.gb(held)} of the {memory.gb(budget)} budget "
+            f"(`WORKBENCH_MEMORY_GB`; past it the least recently used models that no request holds are unloaded); "
+            f"the app process holds {memory.gb(memory.rss_bytes())}, "
+            f"at most {memory.gb(memory.peak_rss_bytes())} so far.")
+    w = warmup.current()
+    if w is not None:
+        line += "\n\n**Warm start:** " + w.line() + "\n\n" + "\n".join(
+            f"- `{name}`: {state}" for name, state in w.state.items())
+    return line
 
 
 def _with_precision(name: str, precision: str | None) -> str:
@@ -95,7 +110,11 @@ def build() -> None:
     status = gr.Markdown()
     table = gr.Dataframe(headers=LOADED_COLUMNS, value=loaded_table, label="Loaded models",
                          interactive=False, wrap=True)
+    usage = gr.Markdown(memory_markdown)
     outputs = RESULT.wire(table=table, status=status)
-    load.click(load_model, [choice, precision], outputs, api_name="models_load", **HEAVY)
-    unload.click(unload_model, [choice, precision], outputs, api_name="models_unload", **HEAVY)
-    refresh.click(loaded_table, None, [table], api_name="models_list")
+    load.click(load_model, [choice, precision], outputs, api_name="models_load", **HEAVY).then(
+        memory_markdown, None, [usage], api_name=False)
+    unload.click(unload_model, [choice, precision], outputs, api_name="models_unload", **HEAVY).then(
+        memory_markdown, None, [usage], api_name=False)
+    refresh.click(loaded_table, None, [table], api_name="models_list").then(
+        memory_markdown, None, [usage], api_name="models_memory")

@@ -40,3 +40,22 @@ def test_unknown_model_is_a_clear_error_not_a_crash(client):
     assert "not-a-model" in str(e.value) and "smollm2-135m-instruct" in str(e.value)
     # The server is still up and answering.
     assert client.predict(api_name="/models_list") is not None
+
+
+def test_the_warm_start_line_and_the_memory_budget_are_served(client, registry):
+    from backends import warmup
+
+    saved = warmup.current()
+    try:
+        warmup._current = None  # the test app was launched without a warm-up: no line
+        assert client.predict(api_name="/models_ready")[0] == ""
+        w = warmup.start(registry)  # as app.main does once the app serves
+        assert w.wait(300)
+        line = client.predict(api_name="/models_ready")[0]
+        assert line.startswith(f"Models ready: {len(w.names)} of {len(w.names)}, prepared in"), line
+    finally:
+        warmup._current = saved
+    usage = client.predict(api_name="/models_memory")
+    held, budget = registry.memory_use()
+    assert f"hold {held / 2**30:.1f} GB of the {budget / 2**30:.1f} GB budget" in usage
+    assert "the app process holds" in usage
