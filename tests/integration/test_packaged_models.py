@@ -88,3 +88,33 @@ def test_greedy_chat_generation_answers(registry):
     again = L.generate(registry.get("chat"), "What is the capital of France? Answer in one word.",
                        max_new_tokens=12, chat=True)
     assert again.token_ids == g.token_ids
+
+
+def test_a_conversion_killed_midway_leaves_no_entry_and_the_next_start_converts(tmp_path):
+    """The Space's build step (scripts/prepare_models.py) killed while it converts: nothing that looks converted
+    is left, and the next run converts the model and the registry loads it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, str(root / "scripts" / "prepare_models.py"), "--names", "smollm2-135m-instruct",
+           "--cache-dir", str(tmp_path)]
+    reg = models.ModelRegistry("tiny", cache_dir=tmp_path, device="cpu")
+    entry = reg.cache_entry(reg.spec("smollm2-135m-instruct"))
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+    for line in first.stdout:  # killed once it reports converting (the temporary entry is being written)
+        if "Converting" in line or "Dequantis" in line or "%" in line:
+            time.sleep(1.0)
+            break
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+    assert first.returncode == -signal.SIGKILL  # it was killed, not finished
+    assert models.cache_problem(entry) is not None and not models.cache_valid(entry)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "converted in" in done.stdout, done.stdout + done.stderr
+    assert models.cache_valid(entry) and reg.get("smollm2-135m-instruct").loaded_from == "cache"
