@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 DEFAULT_CAP_GB = 8.0
+MADV_PAGEOUT = 21  # linux/mman.h
 GB = 2**30
 
 
@@ -73,6 +75,38 @@ def malloc_trim() -> bool:
         return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
     except (OSError, AttributeError):
         return False
+
+
+def release_file_pages(path: str | Path) -> int:
+    """Drop this process's resident pages of a memory-mapped file (Linux); returns the bytes of mappings advised.
+
+    transformers maps a safetensors file and reads the weights from it in place. After int8 quantisation most of
+    those float32 weights are gone, but every page read while quantising stays resident in the mapping, so the
+    process's RSS holds the whole file (4.6 GB of the 1.5B model's 6.1 GB RSS here). ``MADV_PAGEOUT`` (Linux
+    5.4) hands back the clean pages of the mapping; the float32 tensors still in use there (embeddings, MLP output
+    projections) are read back from the page cache when next touched. Nothing is lost: the kernel reclaims only
+    pages it can read again from the file (a page written in memory would be kept; without swap it stays).
+    """
+    if not sys.platform.startswith("linux"):
+        return 0
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        target, advised = str(Path(path).resolve()), 0
+        with open("/proc/self/maps") as f:
+            lines = f.readlines()
+        for line in lines:
+            parts = line.split(maxsplit=5)
+            if len(parts) < 6 or parts[5].strip() != target:
+                continue
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            if libc.madvise(start, end - start, MADV_PAGEOUT) == 0:
+                advised += end - start
+        return advised
+    except (OSError, AttributeError, ValueError):
+        return 0
 
 
 def gb(n: float | None) -> str:

@@ -68,11 +68,26 @@ def examples() -> list[FirstExample]:
     ]
 
 
+_parameters: dict[int, dict] = {}
+
+
+def arguments(client: Any, example: FirstExample) -> list:
+    """The endpoint's arguments in order: the example's values, else each parameter's default (None where it has
+    none, as an empty box sends)."""
+    if id(client) not in _parameters:
+        _parameters[id(client)] = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    params = _parameters[id(client)][example.endpoint]["parameters"]
+    unknown = set(example.kwargs) - {p["parameter_name"] for p in params}
+    if unknown:
+        raise KeyError(f"{example.endpoint} has no parameter {sorted(unknown)}")
+    return [example.kwargs.get(p["parameter_name"], p.get("parameter_default")) for p in params]
+
+
 def run(client: Any, example: FirstExample, timeout_s: float = 900) -> tuple[bool, str, float]:
     """(succeeded, an error message or "", seconds) for one example; a streaming endpoint runs to its end."""
     t0 = time.perf_counter()
     try:
-        job = client.submit(api_name=example.endpoint, **example.kwargs)
+        job = client.submit(*arguments(client, example), api_name=example.endpoint)
         job.result(timeout=timeout_s)
         return True, "", time.perf_counter() - t0
     except Exception as e:  # noqa: BLE001 - the caller reports it
