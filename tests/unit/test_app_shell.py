@@ -25,6 +25,22 @@ def test_flags_parse(monkeypatch):
     assert args.public and args.profile == "cpu" and args.model == ["chat=gemma3-270m"] and args.port == 9000
 
 
+def test_the_warm_start_is_on_unless_a_flag_or_the_environment_turns_it_off(monkeypatch):
+    monkeypatch.delenv("WORKBENCH_WARM", raising=False)
+    assert app.parse_args([]).warm and not app.parse_args(["--no-warm"]).warm
+    for off in ("0", "false", "off"):
+        monkeypatch.setenv("WORKBENCH_WARM", off)
+        assert not app.parse_args([]).warm
+    monkeypatch.setenv("WORKBENCH_WARM", "1")
+    assert app.parse_args([]).warm
+
+
+def test_a_bad_memory_budget_stops_the_start_with_its_message(monkeypatch):
+    monkeypatch.setenv("WORKBENCH_MEMORY_GB", "plenty")
+    with pytest.raises(ModelError, match="WORKBENCH_MEMORY_GB"):
+        app.main(["--no-warm"])
+
+
 def test_public_mode_is_the_default_on_a_space(monkeypatch):
     monkeypatch.setenv("SPACE_ID", "someone/workbench")
     assert app.parse_args([]).public
