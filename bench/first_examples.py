@@ -21,7 +21,8 @@ class FirstExample:
 
 
 def examples() -> list[FirstExample]:
-    """The requests, in the order of the tabs (the tab modules' own example data)."""
+    """The requests, in the order of the tabs (the tab modules' own example data, as the UI shows them in this
+    process's mode: a caller checking a public app sets public mode first)."""
     from tabs import bandits, bitnet, byte_models, copying, detector, dus, ewok, framing, lte, model_graph, upcycling
     from tabs.gptscore import examples as gptscore_examples
 
@@ -57,7 +58,7 @@ def examples() -> list[FirstExample]:
             copying.EXAMPLE_LABELS[0]),
         FirstExample("Byte models", "/byte_models_train", named(byte_models.TRAIN_EXAMPLES[1], [
             "size", "steps", "mixture", "seed"]), byte_models.TRAIN_LABELS[1]),
-        FirstExample("Parallel low-rank training", "/lte_run", named(lte.EXAMPLES[0], [
+        FirstExample("Parallel low-rank training", "/lte_run", named(lte.examples()[0], [
             "network", "heads", "rank", "alpha", "merge_every", "other_ts", "steps", "batch", "others", "seed",
             "backend", "workers"]), lte.EXAMPLE_LABELS[0]),
         FirstExample("Self-Discover", "/self_discover_evaluate", {
@@ -89,6 +90,10 @@ def run(client: Any, example: FirstExample, timeout_s: float = 900) -> tuple[boo
     try:
         job = client.submit(*arguments(client, example), api_name=example.endpoint)
         job.result(timeout=timeout_s)
+        while not job.done():  # a streaming endpoint: to its last update
+            if time.perf_counter() - t0 > timeout_s:
+                raise TimeoutError(f"no end within {timeout_s:.0f} s")
+            time.sleep(0.2)
         return True, "", time.perf_counter() - t0
     except Exception as e:  # noqa: BLE001 - the caller reports it
         return False, f"{type(e).__name__}: {str(e)[:300]}", time.perf_counter() - t0

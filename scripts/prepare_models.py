@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=None)
     args = ap.parse_args(argv)
     reg = models.ModelRegistry("cpu", cache_dir=args.cache_dir, device="cpu")
-    names = args.names or [n for n in reg.names() if reg.spec(n).source == models.PACKAGE_GGUF]
+    names = args.names or [n for n in reg.names() if reg.spec(n).source == models.PACKAGE_GGUF and not reg.spec(n).base]
     failed = 0
     for name in names:
         spec = reg.spec(name)

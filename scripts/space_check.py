@@ -71,7 +71,10 @@ def main() -> int:
     try:
         from gradio_client import Client
 
+        from backends import config
         from bench.first_examples import examples, run
+
+        config.set_public_mode(True)  # the examples as the Space's UI shows them (SPACE_ID: public mode)
 
         url = f"http://127.0.0.1:{port}/"
         while True:

@@ -93,6 +93,13 @@ def _caps() -> dict:
     return {"steps": 2000, "heads": 16, "rank": 32, "batch": 128}
 
 
+def examples() -> list[list]:
+    """EXAMPLES with their step counts within this mode's cap (a shared demo allows fewer steps), so that every
+    example runs with one click there too."""
+    cap = _caps()["steps"]
+    return [[*e[:6], min(e[6], cap), *e[7:]] for e in EXAMPLES]
+
+
 def _mb(x: float) -> str:
     if x == 0:
         return "0"
@@ -281,7 +288,7 @@ def build() -> None:
     with gr.Row():
         merge_every = gr.Number(10, precision=0, label="Merge interval T (steps)")
         other_ts = gr.Textbox("1, 50", label="Also run LTE with T = (e.g. '1, 50'; empty: none)")
-        steps = gr.Number(600, precision=0, label="Steps")
+        steps = gr.Number(min(600, caps["steps"]), precision=0, label="Steps")
         batch = gr.Number(32, precision=0, label="Batch B (a multiple of N)")
     with gr.Row():
         others = gr.Radio(OTHER_CHOICES, value="average", label="Embeddings, output layer, norms (non-LoRA)")
@@ -293,7 +300,7 @@ def build() -> None:
                             info="no resume: a worker's heads live in its memory only")
     network.change(default_alpha, network, alpha, api_name="lte_default_alpha", api_visibility="undocumented")
     inputs = [network, heads, rank, alpha, merge_every, other_ts, steps, batch, others, seed, backend, workers]
-    ex = gr.Examples(EXAMPLES, inputs=inputs, example_labels=EXAMPLE_LABELS, label="Examples (one click runs them)")
+    ex = gr.Examples(examples(), inputs=inputs, example_labels=EXAMPLE_LABELS, label="Examples (one click runs them)")
     with gr.Row():
         run = gr.Button("Train the three ways", variant="primary")
         stop = gr.Button("Stop")

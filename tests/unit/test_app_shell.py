@@ -144,3 +144,16 @@ def test_a_model_loaded_inside_a_callback_reports_to_its_progress_bar(tmp_path):
     callback("x", Bar())  # gradio passes the tracker positionally
     assert seen == [(0.5, "Converting slow")]
     assert models.load_progress.get() is None  # reset after the call
+
+
+def test_the_lte_examples_fit_the_public_cap_on_steps():
+    from backends import config
+    from tabs import lte
+
+    try:
+        config.set_public_mode(True)
+        assert all(e[6] <= lte._caps()["steps"] for e in lte.examples())
+        assert lte.examples()[0][6] == 400 and lte.EXAMPLES[0][6] == 600  # the label's run, cut to the cap
+    finally:
+        config.set_public_mode(False)
+    assert lte.examples() == lte.EXAMPLES
