@@ -28,15 +28,17 @@ def total_bytes() -> int | None:
 def budget_bytes() -> int:
     """The memory budget for loaded models: ``WORKBENCH_MEMORY_GB``, else half the machine's memory, at most 8 GB.
 
-    A bad value raises ValueError with a message that names the variable."""
+    A bad value raises InputError (a ValueError) with a message that names the variable."""
+    from backends.config import InputError
+
     raw = os.environ.get("WORKBENCH_MEMORY_GB", "").strip()
     if raw:
         try:
             gb = float(raw)
         except ValueError:
-            raise ValueError(f"WORKBENCH_MEMORY_GB={raw!r} is not a number of gigabytes") from None
+            raise InputError(f"WORKBENCH_MEMORY_GB={raw!r} is not a number of gigabytes") from None
         if not 0 < gb < 1e6:
-            raise ValueError(f"WORKBENCH_MEMORY_GB must be a positive number of gigabytes, got {raw!r}")
+            raise InputError(f"WORKBENCH_MEMORY_GB must be a positive number of gigabytes, got {raw!r}")
         return int(gb * GB)
     total = total_bytes()
     return int(min(DEFAULT_CAP_GB * GB, total / 2 if total else DEFAULT_CAP_GB * GB))
@@ -105,7 +107,7 @@ def release_file_pages(path: str | Path) -> int:
             if libc.madvise(start, end - start, MADV_PAGEOUT) == 0:
                 advised += end - start
         return advised
-    except (OSError, AttributeError, ValueError):
+    except (OSError, AttributeError, ValueError, TypeError):  # not a path, or no madvise here: nothing handed back
         return 0
 
 

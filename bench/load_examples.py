@@ -70,6 +70,9 @@ EXAMPLES: dict[str, Example] = {
     "/models_load": Example(lambda: (SMOL,), 1),  # already loaded: answers at once
     "/models_list": Example(lambda: (), 2),
     "/loaded_table": Example(lambda: (), 1),
+    "/models_ready": Example(lambda: (), 1),  # the warm-up's line (empty: the test app has no warm-up)
+    "/models_memory": Example(lambda: (), 1),
+    "/memory_markdown": Example(lambda: (), 1),
     # ---- Tabs of issues #6 (bandits), #8 (RAG) and #9 (framing). ----
     "/bandit_prompt": Example(lambda: ("BNRN0", 5, 100), 1),
     # Baselines only: an LLM agent plays hundreds of rounds (minutes), which is that tab's own benchmark.

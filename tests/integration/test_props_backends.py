@@ -97,11 +97,28 @@ def _malformed_uploads() -> st.SearchStrategy:
     )
 
 
+def _budget_from_env(value: Any) -> int:
+    """memory.budget_bytes with WORKBENCH_MEMORY_GB set to a drawn value (as text, as the environment holds it)."""
+    import os
+
+    from backends import memory
+
+    saved = os.environ.get("WORKBENCH_MEMORY_GB")
+    try:
+        os.environ["WORKBENCH_MEMORY_GB"] = str(value).replace("\x00", "").encode("utf-8", "replace").decode()
+        return memory.budget_bytes()
+    finally:
+        if saved is None:
+            os.environ.pop("WORKBENCH_MEMORY_GB", None)
+        else:
+            os.environ["WORKBENCH_MEMORY_GB"] = saved
+
+
 def _build() -> list[Prop]:
     from backends import bandits as B
     from backends import byte_data as BD
     from backends import byte_model as BM
-    from backends import config, models, uploads
+    from backends import config, memory, models, uploads
     from backends import copying as CP
     from backends import cosine as C
     from backends import cot_decoding as CD
@@ -123,6 +140,8 @@ def _build() -> list[Prop]:
     small_texts = st.one_of(st.lists(P.text_or_wrong(120), min_size=0, max_size=3), P.text_or_wrong(60))
     return [
         Prop("config.check_text", lambda v: config.check_text(v), P.text_or_wrong(400), 150, 5),
+        Prop("memory.budget_bytes", _budget_from_env, P.text_or_wrong(40), 80, 5),
+        Prop("memory.release_file_pages", lambda v: memory.release_file_pages(v), P.text_or_wrong(200), 60, 5),
         Prop("config.check_count", lambda v: config.check_count(v[0], what="n", low=v[1], high=v[2]),
              st.tuples(P.count(0, 50), st.integers(-5, 5), st.integers(0, 100)), 150, 5),
         Prop("config.check_number", lambda v: config.check_number(v, what="x", low=-1.0, high=1.0),
@@ -451,7 +470,8 @@ PUBLIC_FUNCTIONS = _build()
 # _bgpt_net and _copying_nets are torch modules behind byte_model and copying (tests/unit/test_byte_model.py,
 # test_copying.py); sweeps' worker pool is driven by lte.train_lte.
 INFRASTRUCTURE = {"lm", "quantize", "decoding", "cache", "model_files", "model_specs", "metrics", "_bgpt_net",
-                  "_copying_nets", "gguf_reading"}
+                  "_copying_nets", "gguf_reading",
+                  "warmup"}  # no user input: it loads the profile's models (tests/unit/test_warmup.py)
 
 
 def test_every_backend_module_is_covered():
