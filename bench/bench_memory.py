@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +18,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _status(pid: int) -> tuple[float, float]:
@@ -43,11 +36,9 @@ def main() -> int:
     ap.add_argument("--warm", action="store_true", help="let the app warm up (load its models) first")
     ap.add_argument("--timeout", type=float, default=900)
     args = ap.parse_args()
-    from gradio_client import Client
+    from bench.first_examples import connect, examples, free_port, run
 
-    from bench.first_examples import examples, run
-
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WORKBENCH_WARM": "1" if args.warm else "0"}
     if args.budget_gb:
         env["WORKBENCH_MEMORY_GB"] = str(args.budget_gb)
@@ -55,14 +46,7 @@ def main() -> int:
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         t0 = time.perf_counter()
-        while True:
-            try:
-                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-                break
-            except Exception:  # noqa: BLE001 - not serving yet
-                if app.poll() is not None or time.perf_counter() - t0 > 300:
-                    raise SystemExit("the app did not start") from None
-                time.sleep(1)
+        client = connect(port, app, 300)
         load = os.getloadavg()[0]
         rss, peak = _status(app.pid)
         print(f"# profile {args.profile}, {os.cpu_count()} cores, load average {load:.1f} at start; "

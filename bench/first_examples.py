@@ -7,6 +7,8 @@ minutes-long training run, its quick example stands in, as labelled.
 """
 from __future__ import annotations
 
+import socket
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -97,3 +99,24 @@ def run(client: Any, example: FirstExample, timeout_s: float = 900) -> tuple[boo
         return True, "", time.perf_counter() - t0
     except Exception as e:  # noqa: BLE001 - the caller reports it
         return False, f"{type(e).__name__}: {str(e)[:300]}", time.perf_counter() - t0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def connect(port: int, app: subprocess.Popen, timeout_s: float) -> Any:
+    """A gradio_client Client on the app started as ``app`` on ``port``, once it serves; SystemExit if it exits
+    or does not serve within ``timeout_s``."""
+    from gradio_client import Client
+
+    t0 = time.perf_counter()
+    while True:
+        try:
+            return Client(f"http://127.0.0.1:{port}/", verbose=False)
+        except Exception:  # noqa: BLE001 - not serving yet
+            if app.poll() is not None or time.perf_counter() - t0 > timeout_s:
+                raise SystemExit("the app did not start") from None
+            time.sleep(1)

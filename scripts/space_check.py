@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,12 +22,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _copy_tree(dest: Path) -> None:
@@ -61,7 +54,9 @@ def main() -> int:
     build_s = time.perf_counter() - t0
     print(f"build: {build_s:.0f} s (packages and model conversion, fresh environment and cache)", flush=True)
 
-    port = _free_port()
+    from bench.first_examples import free_port
+
+    port = free_port()
     env.update({"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)})
     log = open(work / "app.log", "w")
     t_start = time.perf_counter()
@@ -69,22 +64,12 @@ def main() -> int:
                            stderr=subprocess.STDOUT, start_new_session=True)
     failures = []
     try:
-        from gradio_client import Client
-
         from backends import config
-        from bench.first_examples import examples, run
+        from bench.first_examples import connect, examples, run
 
         config.set_public_mode(True)  # the examples as the Space's UI shows them (SPACE_ID: public mode)
 
-        url = f"http://127.0.0.1:{port}/"
-        while True:
-            try:
-                client = Client(url, verbose=False)
-                break
-            except Exception:  # noqa: BLE001 - not serving yet
-                if app.poll() is not None or time.perf_counter() - t_start > 600:
-                    raise SystemExit(f"the app did not start: see {work / 'app.log'}") from None
-                time.sleep(2)
+        client = connect(port, app, 600)
         print(f"serving after {time.perf_counter() - t_start:.0f} s", flush=True)
         while True:
             line = client.predict(api_name="/models_ready")[0]
