@@ -18,10 +18,12 @@ GB = 2**30
 
 
 def total_bytes() -> int | None:
-    """Physical memory of this machine (None where the platform does not say)."""
+    """Physical memory of this machine (None where psutil cannot tell)."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except Exception:  # noqa: BLE001 - a figure for defaults and messages only
         return None
 
 
@@ -45,11 +47,12 @@ def budget_bytes() -> int:
 
 
 def rss_bytes() -> int | None:
-    """This process's resident memory now (Linux: /proc/self/statm), else None."""
+    """This process's resident memory now, else None."""
     try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except Exception:  # noqa: BLE001 - a figure for reports only
         return None
 
 
@@ -109,6 +112,12 @@ def release_file_pages(path: str | Path) -> int:
         return advised
     except (OSError, AttributeError, ValueError, TypeError):  # not a path, or no madvise here: nothing handed back
         return 0
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """MemoryError, torch's OutOfMemoryError (CUDA), or the CPU allocator's RuntimeError."""
+    return (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
+            or (isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or "out of memory" in str(e))))
 
 
 def gb(n: float | None) -> str:

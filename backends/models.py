@@ -400,7 +400,7 @@ class ModelRegistry:
         except ModelError:
             raise
         except Exception as e:
-            if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e)):
+            if memory.out_of_memory(e):
                 held, budget = self.memory_use()
                 gc.collect()
                 memory.malloc_trim()

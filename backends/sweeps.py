@@ -297,12 +297,10 @@ def _message(e: BaseException) -> str:
 
 
 def _rss_mb() -> float:
-    try:
-        import psutil
+    from backends.memory import rss_bytes
 
-        return psutil.Process().memory_info().rss / 2**20
-    except Exception:  # noqa: BLE001 - a figure for the report only
-        return float("nan")
+    rss = rss_bytes()
+    return float("nan") if rss is None else rss / 2**20
 
 
 class SetupError(InputError):

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence, TypeVar
 import gradio as gr
 
 from backends.config import InputError
+from backends.memory import out_of_memory
 from backends.models import ModelError, load_progress
 
 log = logging.getLogger("workbench")
@@ -41,7 +42,7 @@ def user_error(e: BaseException, where: str) -> gr.Error:
         return e
     if isinstance(e, (InputError, ModelError)):
         return gr.Error(str(e), print_exception=False)
-    if _out_of_memory(e):
+    if out_of_memory(e):
         log.error("out of memory in %s", where, exc_info=e)
         return gr.Error("The server ran out of memory for this request. Try a shorter or smaller input.",
                         print_exception=False)
@@ -98,12 +99,6 @@ def _model_loads_report_to(args: tuple, kwargs: dict):
         yield
     finally:
         load_progress.set(previous)  # not reset(token): Gradio may finish a call in a copied context
-
-
-def _out_of_memory(e: BaseException) -> bool:
-    """MemoryError, torch's OutOfMemoryError (CUDA), or the CPU allocator's RuntimeError."""
-    return (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
-            or (isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or "out of memory" in str(e))))
 
 
 class Outputs:
