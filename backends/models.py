@@ -499,19 +499,31 @@ class ModelRegistry:
         elif entry.exists():
             log.warning("cache entry %s is incomplete or corrupt (%s); rebuilding", entry, problem)
             damaged = True
-        minutes = "a few minutes" if spec.parts else "about a minute"
-        with build_lock(entry):  # another process (the app, a script, a test worker) may be converting it now
-            built_elsewhere = problem is not None and cache_problem(entry) is None  # it was: load what it wrote
-            if not built_elsewhere:
-                if damaged:  # the user sees this in the progress bar, and "rebuilt" in the Models tab
-                    progress(0.05, f"The cached weights of {spec.name} were incomplete or corrupt: rebuilding them "
-                                   f"from the GGUF ({minutes})")
-                else:
-                    progress(0.05, f"Converting {spec.name} from GGUF (first use only, {minutes})")
-                self.convert_gguf(self.spec(spec.base) if spec.base else spec, progress)
+        # An entry whose manifest checks out but which failed to load is rebuilt whatever the cache says of it.
+        converted = self.ensure_converted(spec, progress, damaged=damaged, force=problem is None)
         progress(0.9, f"Loading {spec.name} from the converted cache")
         model, tok, weights = self._load_transformers(spec, folder=str(entry), progress=progress)
-        return model, tok, weights, "cache" if built_elsewhere else "rebuilt" if damaged else "converted"
+        return model, tok, weights, "cache" if not converted else "rebuilt" if damaged else "converted"
+
+    def ensure_converted(self, spec: ModelSpec, progress: ProgressFn | None = None, *, damaged: bool = False,
+                         force: bool = False) -> bool:
+        """Convert a packaged GGUF model into the cache unless a valid entry is there; True where this call
+        converted it. Another process converting it now (the app, a script, a test worker) is waited for, and
+        what it wrote is used. ``damaged``: say that the entry is being rebuilt; ``force``: convert even over an
+        entry that looks valid."""
+        report = progress or (lambda f, m: None)
+        entry = self.cache_entry(spec)
+        minutes = "a few minutes" if spec.parts else "about a minute"
+        with build_lock(entry):
+            if not force and cache_problem(entry) is None:
+                return False
+            if damaged:  # the user sees this in the progress bar, and "rebuilt" in the Models tab
+                report(0.05, f"The cached weights of {spec.name} were incomplete or corrupt: rebuilding them from "
+                             f"the GGUF ({minutes})")
+            else:
+                report(0.05, f"Converting {spec.name} from GGUF (first use only, {minutes})")
+            self.convert_gguf(self.spec(spec.base) if spec.base else spec, report)
+            return True
 
     def gguf_path(self, spec: ModelSpec, progress: ProgressFn | None = None) -> Path:
         """The GGUF file of a packaged model; a model in part packages is joined (and checked) first."""

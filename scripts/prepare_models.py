@@ -16,7 +16,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backends import models  # noqa: E402
-from backends.cache import build_lock  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             models.package_dir(spec)  # a clear message when the package is missing
-            with build_lock(entry):
-                if models.cache_problem(entry) is None:
-                    print(f"{name}: already converted ({entry})")
-                    continue
-                reg.convert_gguf(spec, lambda f, m, name=name: print(f"  {name}: {m}", flush=True))
+            if not reg.ensure_converted(spec, lambda f, m, name=name: print(f"  {name}: {m}", flush=True)):
+                print(f"{name}: already converted ({entry})")
+                continue
             print(f"{name}: converted in {time.perf_counter() - t0:.0f} s ({entry})", flush=True)
         except models.ModelError as e:
             failed += 1
