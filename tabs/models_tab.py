@@ -92,12 +92,14 @@ def unload_model(name: str, precision: str = "default") -> tuple[list[list], str
 def build() -> None:
     reg = registry()
     gr.Markdown(
-        "Every tab loads its models from one shared registry: a model is loaded at first use, once, "
-        "and shared by every tab that names it. Packaged GGUF models are converted to float32 once and "
-        "cached (the first start of the `cpu` profile joins and converts Qwen2.5-Coder: about 1.5 minutes "
-        "for the 0.5B model and 3 for the 1.5B on two cores, with progress). On a CPU the Qwen models then "
-        "run in **int8** (PyTorch's dynamic quantisation, done at each load: about 20 and 45 s); choose "
-        "another precision below to compare (a second copy is loaded)."
+        "Every tab loads its models from one shared registry: a model is loaded once and shared by every tab "
+        "that names it. Once the app serves, the profile's models load in the background (the line under the "
+        "title follows them; a tab that needs one still loading waits for it). Packaged GGUF models are "
+        "converted to float32 once and cached (the first start of the `cpu` profile joins and converts "
+        "Qwen2.5-Coder: about 35 s for the 0.5B model and 50 s for the 1.5B on two cores). On a CPU the Qwen "
+        "models then run in **int8** (PyTorch's dynamic quantisation, done at each load: about 20 and 45 s on "
+        "a busy machine); choose another precision below to compare (a second copy is loaded). Refresh updates "
+        "the table and the memory figures below it."
     )
     gr.Markdown(profile_markdown())
     with gr.Row():
