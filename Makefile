@@ -41,7 +41,7 @@ run: setup
 # and the seconds per file.
 PYTEST := HF_HUB_OFFLINE=1 $(PY) -m pytest -p no:cacheprovider
 test: setup-dev
-	rm -f tests/artifacts/junit-*.xml
+	rm -f tests/artifacts/junit-*.xml tests/artifacts/timeline-*.tsv
 	$(PYTEST) -n 2 --dist loadscope --no-loadscope-reorder --junitxml=tests/artifacts/junit-main.xml
 	$(PY) scripts/test_durations.py --top 25
 

@@ -10,6 +10,7 @@ pytest-xdist the per-test times add up to more than the wall time of the run; th
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -62,6 +63,38 @@ def report(paths: list[Path], top: int = 25, out=sys.stdout) -> None:
               file=out)
 
 
+def read_timeline(folder: Path) -> list[tuple[float, float, float, str, str]]:
+    """[(start, end, cores busy meanwhile, worker, test)] from the timeline-*.tsv files tests/conftest.py writes."""
+    rows = []
+    for path in sorted(folder.glob("timeline-*.tsv")):
+        for line in path.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) == 5:
+                rows.append((float(parts[0]), float(parts[1]), float(parts[2]), parts[3], parts[4]))
+    return sorted(rows)
+
+
+def report_timeline(rows: list[tuple[float, float, float, str, str]], top: int = 10, cores: int | None = None,
+                    out=sys.stdout) -> None:
+    """When each worker was busy, and where the machine's cores sat idle (waits, sleeps, a worker done early)."""
+    if not rows:
+        return
+    cores = cores or os.cpu_count() or 1
+    t0, t1 = rows[0][0], max(r[1] for r in rows)
+    print(f"\ntimeline: {t1 - t0:.0f} s from the first test's start to the last one's end, {cores} cores", file=out)
+    print(f"{'worker':8} {'tests':>6} {'busy s':>8} {'first s':>8} {'last s':>8}", file=out)
+    for worker in sorted({r[3] for r in rows}):
+        mine = [r for r in rows if r[3] == worker]
+        busy = sum(r[1] - r[0] for r in mine)
+        print(f"{worker:8} {len(mine):6d} {busy:8.1f} {mine[0][0] - t0:8.1f} {max(r[1] for r in mine) - t0:8.1f}",
+              file=out)
+    idle = [((r[1] - r[0]) * max(0.0, cores - r[2]) / len({x[3] for x in rows}), r) for r in rows]
+    print(f"idle core-seconds while tests ran (shared between workers): {sum(i for i, _ in idle):.0f}", file=out)
+    print(f"{'idle':>8} {'secs':>6} {'cores':>5}  test (where the cores waited most)", file=out)
+    for i, r in sorted(idle, key=lambda x: -x[0])[:top]:
+        print(f"{i:8.1f} {r[1] - r[0]:6.1f} {r[2]:5.2f}  {r[4]}", file=out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="*", type=Path, help="junit XML files (default: tests/artifacts/junit-*.xml)")
@@ -72,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no junit XML files in {ARTIFACTS}: run `make test` first", file=sys.stderr)
         return 1
     report(files, args.top)
+    report_timeline(read_timeline(files[0].parent))
     return 0
 
 

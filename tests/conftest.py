@@ -144,3 +144,31 @@ def one_thread():
 
     with torch_threads(1):
         yield
+
+
+# ---- A timeline of the run: when each test started and ended on which worker, and how busy the machine's cores
+# were meanwhile (scripts/test_durations.py reads it: idle cores and the workers' finishing times). ----
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat; (0, 0) where there is none."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Runs where the test runs (an xdist worker, or the only process), not in xdist's controller."""
+    import time
+
+    start, (busy0, total0) = time.time(), _cpu_jiffies()
+    yield
+    busy, total = _cpu_jiffies()
+    used = (busy - busy0) / max(1, total - total0) * (os.cpu_count() or 1)  # cores busy on average meanwhile
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with open(ARTIFACTS / f"timeline-{worker}.tsv", "a") as f:
+        f.write(f"{start:.2f}\t{time.time():.2f}\t{used:.2f}\t{worker}\t{item.nodeid}\n")
