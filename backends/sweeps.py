@@ -671,6 +671,18 @@ def _take_idle(ray: Any, cpus: int, n: int) -> list[Any]:
     return taken
 
 
+def release_idle_workers() -> None:
+    """End the idle workers this process keeps on a Ray it did not start, so that their CPUs are free for another
+    driver's jobs (a script, or a second process sending sweeps to the same Ray)."""
+    try:
+        import ray
+    except ImportError:
+        return
+    if ray.is_initialized():
+        _take_idle(ray, 0, 0)
+    _idle.clear()
+
+
 class _RayPool:
     """``n`` Ray actors, one batch in flight on each. A dead actor's batch goes back to the queue (as its
     items' first try, so a second death fails them) and a new actor takes its place; a failed setup ends the
@@ -904,6 +916,7 @@ def check_backend(backend: Any, workers: Any, max_workers: int = 8) -> tuple[str
 
 
 __all__ = ["KINDS", "BACKENDS", "Kind", "Progress", "SweepResult", "Worker", "register_kind", "kind_of", "run_sweep",
-           "sweep_iter", "item_key", "item_seed", "round_trip", "read_results", "plan_workers", "memory_per_worker",
+           "release_idle_workers", "sweep_iter", "item_key", "item_seed", "round_trip", "read_results", "plan_workers",
+           "memory_per_worker",
            "ray_address", "shutdown_ray", "progress_markdown", "check_backend", "registry_recipe", "SetupError",
            "WorkerPool", "worker_pool"]

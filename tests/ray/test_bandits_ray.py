@@ -7,7 +7,9 @@ import torch
 
 from backends import bandits as B
 
-CODES = ["BNRN0", "BSSN1", "BSRC~0"]  # answer-only at temperature 0 and 1, and a (greedy) chain-of-thought design
+# Answer-only at temperature 1 (sampled: the seeds must travel with the items) and a (greedy) chain-of-thought design;
+# the greedy answer-only BNRN0 plays on a Ray worker through the app (tests/ray/test_tabs_ray.py).
+CODES = ["BSSN1", "BSRC~0"]
 
 
 def test_bandit_grid_on_ray_matches_in_process(registry, local_ray):

@@ -1,6 +1,6 @@
 """Each tab's sweep through the real app (gradio_client) with the Ray backend: the report names Ray and the
-worker count. The tabs' in-process runs are covered in tests/app; the CoT tab's Ray run is chosen in the browser
-(tests/ray/test_cot_browser_ray.py, which checks the same report)."""
+worker count. The tabs' in-process runs are covered in tests/app, and the Ray radio and worker slider are the API's
+backend and workers arguments (the browser tests check the tabs render and stream)."""
 import json
 
 import pytest
@@ -53,3 +53,15 @@ def test_speculation_sweep_runs_on_a_ray_worker(client):
     rows = out["table"]["data"] if isinstance(out["table"], dict) else out["table"]
     assert [r[:2] for r in rows] == [[12, 2], [20, 2]] and all(r[4] is True for r in rows)
     assert "2/2 items" in out["report"] and "1 worker (ray (local" in out["report"]
+
+
+def test_cot_evaluation_runs_on_two_ray_workers(client, registry):
+    """Two problems as a sweep on two local Ray workers (the backend's figures against in-process:
+    tests/ray/test_cot_ray.py)."""
+    from tabs.cot import EVALUATE
+
+    out = EVALUATE.unpack(client.predict(registry.slots["base"], 2, 2, 16, 0, "Ray", 2, False,
+                                         api_name="/cot_evaluate"))
+    assert "problems in" in out["report"] and "2/2 items" in out["report"], out["report"]
+    assert "2 workers (ray (local" in out["report"]
+    assert out["export"] and open(out["export"]).read().count("\n") >= 3  # a header and the two problems
