@@ -279,9 +279,9 @@ def score_pair(context1: str, context2: str, target1: str, target2: str, model: 
     deadline = Deadline(time_budget_s)
     queries = _queries(item, "logprobs") + _queries(item, "choice")
     conts = score_continuations(lm, [q[0] for q in queries], [q[1] for q in queries],
-                                max_tokens=limits().max_tokens, deadline=deadline)
-    if any(c.truncated for c in conts):
-        raise InputError(f"The texts are too long for the model's {limits().max_tokens}-token window: shorten them.")
+                                max_tokens=limits().max_tokens, deadline=deadline,
+                                too_long=f"The texts are too long for the model's {limits().max_tokens}-token window: "
+                                         "shorten them.")
     labels = ("T1|C1", "T1|C2", "T2|C1", "T2|C2")
     scored = tuple(Scored(lab, list(c.tokens), [float(x) for x in c.logprobs], c.total)
                    for lab, c in zip(labels, conts[:4]))

@@ -323,8 +323,12 @@ def score_continuations(
     batch_size: int | None = None,
     deadline: Deadline | float | None = None,
     progress: ProgressFn | None = None,
+    too_long: str | None = None,
 ) -> list[Continuation]:
     """log p(target_i | prefix_i) token by token, for each pair, in input order.
+
+    A pair longer than ``max_tokens`` is cut (its ``truncated`` flag set); with ``too_long`` (a message), such a
+    pair is an :class:`InputError` with that message instead, raised before any model call.
 
     Pairs run in left-padded batches (:func:`scoring_batch_size`: one per pass on int8 models), and the
     LM head projects only the positions that predict target tokens (``logits_to_keep``): a long prefix
@@ -338,6 +342,8 @@ def score_continuations(
     if max_tokens < 2:
         raise InputError("max_tokens must be at least 2 (one token to condition on, one to score).")
     encoded = [continuation_ids(lm, p, t, max_tokens) for p, t in zip(prefixes, targets)]
+    if too_long is not None and any(cut for _, _, cut in encoded):
+        raise InputError(too_long)
     per_pass = scoring_batch_size(lm, batch_size)
     vocab = vocab_size(lm)
     keep = [len(ids) - start + 1 for ids, start, _ in encoded]  # target positions, plus the one before

@@ -97,7 +97,7 @@ CHEAP: dict[str, dict[str, object]] = {
     "/framing_text": {"zero_shot": False},
     "/gptscore_score": {"model": "smollm2-135m-instruct"},
     "/selective_run": {"n_questions": 2, "n_samples": 2, "model": "smollm2-135m-instruct"},
-    "/ewok_evaluate": {"per_domain": 1, "model_names": ["smollm2-135m-instruct"]},
+    "/ewok_evaluate": {"domains": ["social interactions"], "per_domain": 1, "model_names": ["smollm2-135m-instruct"]},
     "/ewok_pair": {"model": "smollm2-135m-instruct"},
     # Endpoints of issue #18: the valid half trains the fewest steps on the smallest size (a default run takes
     # minutes and holds the model queue, so the requests after it would time out waiting).

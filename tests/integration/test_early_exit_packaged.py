@@ -5,6 +5,7 @@ from backends import early_exit as EE
 
 pytestmark = pytest.mark.integration
 PROMPT = "The history of the United States begins"
+TOKENS = 16  # enough for drafts to be rejected and the cache rolled back at every exit below
 
 
 @pytest.mark.parametrize("name", ["smollm2-135m-instruct", "gemma3-270m"])
@@ -27,11 +28,12 @@ def test_self_speculative_output_equals_greedy_token_for_token(registry, name, s
 
     with torch.no_grad():
         hf = lm.model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                               do_sample=False, temperature=None, top_p=None, top_k=None, max_new_tokens=24,
+                               do_sample=False, temperature=None, top_p=None, top_k=None, max_new_tokens=TOKENS,
                                pad_token_id=lm.tokenizer.pad_token_id)
     reference = hf[0, len(ids):].tolist()
     for (e, d), adaptive in zip(settings, (False, True, True)):  # the paper's fixed schedule, then ours
-        r = EE.self_speculative(PROMPT, name, exit_layer=e, num_speculations=d, max_new_tokens=24, adaptive=adaptive)
+        r = EE.self_speculative(PROMPT, name, exit_layer=e, num_speculations=d, max_new_tokens=TOKENS,
+                                adaptive=adaptive)
         # The shared layers' KV cache is reused between draft and verify, and the output is still exact.
         assert r.token_ids == reference[: len(r.token_ids)] and len(r.token_ids) == len(reference), (e, d)
         assert r.identical and r.drafted >= r.accepted

@@ -116,6 +116,20 @@ def test_continuations_do_not_depend_on_their_batch(model):
         assert c.prefix == p and c.target == t
 
 
+def test_too_long_pairs_are_refused_before_any_model_call(model, monkeypatch):
+    from backends.config import InputError
+    from backends.lm import score_continuations
+
+    def no_forward(*a, **k):
+        raise AssertionError("the model ran on a pair that was to be refused")
+
+    monkeypatch.setattr(model.model, "forward", no_forward)
+    with pytest.raises(InputError, match="shorten them"):
+        score_continuations(model, ["ok", "x" * 50], [" a", "abc"], max_tokens=10, too_long="Too long: shorten them.")
+    monkeypatch.undo()
+    assert score_continuations(model, ["x" * 50], ["abc"], max_tokens=10)[0].truncated  # without: cut and flagged
+
+
 def test_an_empty_prefix_still_scores_the_first_target_token(model):
     from backends.lm import continuation_ids
 
