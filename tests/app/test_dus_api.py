@@ -13,6 +13,7 @@ def test_tiny_experiment_end_to_end(client):
     out = RUN.unpack(client.predict(4, 1, 10, 10, 0, 32, 1e-3, ["DUS", "base, continued"],
                                     api_name="/dus_experiment"))
     assert "**done**" in out["summary"] and "6 layers" in out["summary"]
+    assert "After 10 continued steps" in out["summary"]
     with open(out["csv"]) as f:
         rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
     assert {r["run"] for r in rows} == {"base pretraining (4 layers)", "DUS m=1 (6 layers)",

@@ -14,7 +14,7 @@ QUICK = "2 layers x 64 (default)"
 def test_compare_end_to_end(client):
     out = COMPARE.unpack(client.predict(4, 2, "top_k", 2.0, "every other", QUICK, 10, 5, 0,
                                         api_name="/upcycling_compare"))
-    assert "upcycled model" in out["summary"] and "Done in" in out["summary"]
+    assert "At equal extra FLOPs, the upcycled model" in out["summary"] and "Done in" in out["summary"]
     assert [r[0] for r in out["table"]["data"]] == ["dense, budget B", "dense continued", "upcycled",
                                                     "MoE from scratch"]
     with open(out["csv"]) as f:

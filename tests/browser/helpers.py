@@ -16,3 +16,17 @@ def drawn_plots(page, at_least: int, timeout_ms: int = 30_000):
     visible.nth(at_least - 1).wait_for(timeout=timeout_ms)
     no_error_toast(page)
     return visible
+
+
+def first_update_then_stop(page, *, plots: int = 1, timeout_ms: int = 120_000) -> None:
+    """Wait for a run's first streamed update (``plots`` drawn in the open tab, no error shown), click the tab's
+    Stop, and check that the run ended there: the page stops changing (a run still going, or its progress timer,
+    would change it) and still shows no error. The finished run's figures are the app and integration tests'
+    (tests/app, tests/integration); this checks that the tab renders what streams and that Stop frees the queue."""
+    drawn_plots(page, plots, timeout_ms)
+    page.get_by_role("button", name="Stop", exact=True).filter(visible=True).first.click()
+    page.wait_for_timeout(1_500)  # the cancel reaches the server; a last snapshot may still arrive
+    before = page.locator("body").inner_text()
+    page.wait_for_timeout(2_000)
+    assert page.locator("body").inner_text() == before, "the page still changes after Stop"
+    no_error_toast(page)
