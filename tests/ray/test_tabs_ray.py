@@ -1,6 +1,7 @@
-"""Each tab's sweep through the real app (gradio_client) with the Ray backend: the report names Ray and the
-worker count. The tabs' in-process runs are covered in tests/app, and the Ray radio and worker slider are the API's
-backend and workers arguments (the browser tests check the tabs render and stream)."""
+"""Tabs' sweeps through the real app (gradio_client) on real Ray workers: the report names Ray and the worker
+count, and RAG's figures equal the in-process run's. Every sweep tab reports through the one runner
+(tabs.common.stream_sweep), so two tabs stand for all: that each tab hands its Ray choice to that runner is
+tests/app/test_sweep_wiring.py, and each sweep kind's figures on Ray workers are tests/ray/test_*_ray.py."""
 import json
 
 import pytest
@@ -27,32 +28,6 @@ def test_evaluate_on_ray_workers_gives_the_in_process_figures(client):
         assert {k: v for k, v in a.items() if k != "top_score"} == {k: v for k, v in b.items() if k != "top_score"}
         assert a["top_score"] == pytest.approx(b["top_score"], abs=2e-4)
     assert by_ray["settings"]["backend"].startswith("ray") and by_ray["sweep"]["workers"] == 1
-
-
-def test_detector_benchmark_runs_on_a_ray_worker(client):
-    from tabs.detector import EVALUATION as DET
-
-    out = DET.unpack(client.predict("smollm2-135m-instruct", "smollm2-135m-instruct", "observer", 10.0, 5, "Ray", 1,
-                                    False, api_name="/detect_evaluate"))
-    assert "AUROC" in out["summary"] and "1 worker (ray (local" in out["summary"]
-
-
-def test_bandit_grid_runs_on_a_ray_worker(client):
-    from tabs.bandits import GRID
-
-    out = GRID.unpack(client.predict("hard", 5, 0.2, "", 0, ["ucb"], 50, 1.0, 0.1, "smollm2-135m-instruct", 16,
-                                     "BNRN0, BNRN1", 4, 1, "Ray", 1, False, api_name="/bandit_grid"))
-    assert "2/2 items" in out["report"] and "1 worker (ray (local" in out["report"]
-
-
-def test_speculation_sweep_runs_on_a_ray_worker(client):
-    from tabs.early_exit import SWEEP
-
-    out = SWEEP.unpack(client.predict("Once upon a time", "smollm2-135m-instruct", "12, 20", "2", 4, "fixed (paper)",
-                                      "Ray", 1, False, api_name="/early_exit_sweep"))
-    rows = out["table"]["data"] if isinstance(out["table"], dict) else out["table"]
-    assert [r[:2] for r in rows] == [[12, 2], [20, 2]] and all(r[4] is True for r in rows)
-    assert "2/2 items" in out["report"] and "1 worker (ray (local" in out["report"]
 
 
 def test_cot_evaluation_runs_on_two_ray_workers(client, registry):
