@@ -36,8 +36,11 @@ def test_slots_naming_one_model_share_one_copy(registry):
 def test_cached_tokenizer_gives_the_gguf_tokenizers_ids(registry, name):
     from transformers import AutoTokenizer
 
+    from backends.gguf_reading import fast_gguf_reading
+
     gguf = registry.gguf_path(registry.spec(name))
-    reference = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    with fast_gguf_reading():  # the same header values (tests/unit/test_gguf_reading.py), read in a third the time
+        reference = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     cached = registry.get(name).tokenizer
     for text in ["Hello world", "  Tabs\tand\nnewlines, ünïcödé, emoji 😀, numbers 12345.",
                  "Four score and seven years ago our fathers brought forth"]:
