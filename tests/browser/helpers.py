@@ -18,15 +18,30 @@ def drawn_plots(page, at_least: int, timeout_ms: int = 30_000):
     return visible
 
 
-def first_update_then_stop(page, *, plots: int = 1, timeout_ms: int = 120_000) -> None:
+def first_update_then_stop(page, *, plots: int = 1, timeout_ms: int = 120_000, settle_s: int = 30) -> None:
     """Wait for a run's first streamed update (``plots`` drawn in the open tab, no error shown), click the tab's
-    Stop, and check that the run ended there: the page stops changing (a run still going, or its progress timer,
-    would change it) and still shows no error. The finished run's figures are the app and integration tests'
-    (tests/app, tests/integration); this checks that the tab renders what streams and that Stop frees the queue."""
+    Stop, and check that the run ends: within ``settle_s`` the page stops changing (the same text three times in a
+    row, a second apart; a run still going, or its progress timer, would change it) and shows no error. The
+    finished run's figures are the app and integration tests' (tests/app, tests/integration); this checks that the
+    tab renders what streams and that Stop frees the queue."""
     drawn_plots(page, plots, timeout_ms)
     page.get_by_role("button", name="Stop", exact=True).filter(visible=True).first.click()
-    page.wait_for_timeout(1_500)  # the cancel reaches the server; a last snapshot may still arrive
-    before = page.locator("body").inner_text()
-    page.wait_for_timeout(2_000)
-    assert page.locator("body").inner_text() == before, "the page still changes after Stop"
+    seen = [page.locator("body").inner_text()]
+    for _ in range(settle_s):
+        page.wait_for_timeout(1_000)  # the cancel reaches the server; a last snapshot may still arrive
+        seen.append(page.locator("body").inner_text())
+        if len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3]:
+            break
+    else:
+        import difflib
+
+        diff = "\n".join(difflib.unified_diff(seen[-2].splitlines(), seen[-1].splitlines(), lineterm="", n=0))
+        raise AssertionError(f"the page still changes {settle_s} s after Stop:\n{diff[:2000]}")
     no_error_toast(page)
+
+
+def fill(locator, value: str) -> None:
+    """Type ``value`` into a number or text box and leave it (Tab), so that the component has taken the value before
+    the next click reads it."""
+    locator.fill(value)
+    locator.press("Tab")

@@ -2,17 +2,17 @@
 import pytest
 
 from tests.browser.conftest import no_error_toast, open_tab
-from tests.browser.helpers import drawn_plots
+from tests.browser.helpers import drawn_plots, fill
 
 pytestmark = pytest.mark.browser
 
 
 def test_copying_training_end_to_end(page, artifacts):
     open_tab(page, "Copying")
-    page.get_by_label("Alphabet size D").fill("16")
-    page.get_by_label("Training lengths up to").fill("6")
-    page.get_by_label("Test lengths").fill("3, 6, 12")
-    page.get_by_label("Training steps", exact=True).fill("40")
+    fill(page.get_by_label("Alphabet size D"), "16")
+    fill(page.get_by_label("Training lengths up to"), "6")
+    fill(page.get_by_label("Test lengths"), "3, 6, 12")
+    fill(page.get_by_label("Training steps", exact=True), "40")
     page.get_by_role("button", name="Train and test", exact=True).click()
     page.get_by_text("Done in").filter(visible=True).first.wait_for(timeout=120_000)
     no_error_toast(page)

@@ -1,22 +1,26 @@
-"""The Sparse upcycling tab in the browser: a tiny comparison streams and stops on Stop (its finished figures:
-tests/app/test_upcycling_api.py), and the step-0 example end to end."""
+"""The Sparse upcycling tab in the browser: a tiny comparison end to end, with its plots and files."""
 import pytest
 
 from tests.browser.conftest import no_error_toast, open_tab
-from tests.browser.helpers import drawn_plots, first_update_then_stop
+from tests.browser.helpers import drawn_plots, fill
 
 pytestmark = pytest.mark.browser
 
 
-def test_upcycling_comparison_streams_and_stops(page, artifacts):
+def test_upcycling_comparison_end_to_end(page, artifacts):
     open_tab(page, "Sparse upcycling")
     page.get_by_label("Dense model").click()
     page.get_by_role("option", name="2 layers x 64 (default)").click()
-    page.get_by_label("Dense budget B (steps)").fill("10")
-    page.get_by_label("Extra steps of the upcycled model").fill("5")
+    fill(page.get_by_label("Dense budget B (steps)"), "10")
+    fill(page.get_by_label("Extra steps of the upcycled model"), "5")
     page.get_by_role("button", name="Run the comparison", exact=True).click()
-    first_update_then_stop(page, plots=2)
+    page.get_by_text("Done in").first.wait_for(timeout=120_000)
+    no_error_toast(page)
+    assert page.get_by_text("At equal extra FLOPs, the upcycled model").count() >= 1
+    plots = drawn_plots(page, 3)
+    assert plots.count() >= 3
     assert page.get_by_text("Held-out loss vs training FLOPs").count() >= 1
+    assert page.locator("text=MoE from scratch").count() >= 1
     page.screenshot(path=str(artifacts / "upcycling-compare.png"), full_page=True)
     assert page.js_errors == []
 
