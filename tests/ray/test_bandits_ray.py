@@ -7,8 +7,8 @@ import torch
 
 from backends import bandits as B
 
-# Answer-only at temperature 1 (sampled: the seeds must travel with the items) and a (greedy) chain-of-thought design;
-# the greedy answer-only BNRN0 plays on a Ray worker through the app (tests/ray/test_tabs_ray.py).
+# Answer-only at temperature 1 (sampled: the seeds must travel with the items) and a greedy chain-of-thought design;
+# a greedy answer-only design (BNRN0) differs from these only in what they already cover (temperature, prompt).
 CODES = ["BSSN1", "BSRC~0"]
 
 
