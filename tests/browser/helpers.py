@@ -40,8 +40,8 @@ def first_update_then_stop(page, *, plots: int = 1, timeout_ms: int = 120_000, s
     no_error_toast(page)
 
 
-def fill(locator, value: str) -> None:
-    """Type ``value`` into a number or text box and leave it (Tab), so that the component has taken the value before
-    the next click reads it."""
+def fill(locator, value: str, key: str = "Tab") -> None:
+    """Type ``value`` into a number or text box and commit it (``key``: Tab leaves a box; a gr.Slider's number box
+    takes Enter), so that the component has taken the value before the next click reads it."""
     locator.fill(value)
-    locator.press("Tab")
+    locator.press(key)

@@ -2,15 +2,13 @@
 import pytest
 
 from tests.browser.conftest import no_error_toast, open_tab
-from tests.browser.helpers import drawn_plots
+from tests.browser.helpers import drawn_plots, fill
 
 pytestmark = pytest.mark.browser
 
 
 def _set(page, label: str, value: str) -> None:
-    box = page.get_by_label(f"number input for {label}", exact=True)  # a gr.Slider's number box
-    box.fill(value)
-    box.press("Enter")
+    fill(page.get_by_label(f"number input for {label}", exact=True), value, "Enter")  # a gr.Slider's number box
 
 
 def test_selective_short_run(page, artifacts):
