@@ -1,5 +1,6 @@
 """Each sweep tab hands its backend choice and worker count to the one sweep runner (tabs.common.stream_sweep ->
-backends.sweeps.sweep_iter): the "Ray" radio and the workers slider reach it as ("ray", n) for every tab.
+backends.sweeps.sweep_iter): the "Ray" radio and the workers slider reach it as ("ray", 1) for every tab (1, not
+the sliders' default 2, so that a tab ignoring the slider fails).
 
 The sweep is replaced by a recorder here, so no Ray starts; real Ray runs of each kind are tests/ray/test_*_ray.py,
 and two tabs run on real Ray workers through the app in tests/ray/test_tabs_ray.py (the report's wording is the
@@ -8,25 +9,27 @@ import pytest
 from gradio_client.exceptions import AppError
 
 from backends.config import InputError
+from bench.first_examples import FirstExample, arguments
 
 pytestmark = pytest.mark.app
 
-# (endpoint, its arguments with backend "Ray" and 1 worker (the sliders default to 2), the sweep kind it must run)
-CALLS = [
-    ("/detect_evaluate", ("smollm2-135m-instruct", "smollm2-135m-instruct", "observer", 10.0, 5, "Ray", 1, False),
-     "detector"),
-    ("/bandit_grid", ("hard", 5, 0.2, "", 0, ["ucb"], 50, 1.0, 0.1, "smollm2-135m-instruct", 16, "BNRN0, BNRN1", 4, 1,
-                      "Ray", 1, False), "bandits"),
-    ("/early_exit_sweep", ("Once upon a time", "smollm2-135m-instruct", "12, 20", "2", 4, "fixed (paper)", "Ray", 1,
-                           False), "speculation"),
-    ("/cot_evaluate", ("smollm2-135m-instruct", 2, 2, 16, 0, "Ray", 1, False), "cot"),
-    ("/rag_evaluate", (4, 5, [], 0.1, 12, "hybrid", "rrf", 0.5, "all-minilm-l6-v2", "built-in", "Ray", 1, False),
-     "rag"),
-]
+# Every endpoint with "backend" and "workers" parameters, and the sweep kind it runs; the other arguments keep the
+# UI's defaults (the recorder stops the request before any work).
+KINDS = {"/detect_evaluate": "detector", "/bandit_grid": "bandits", "/early_exit_sweep": "speculation",
+         "/cot_evaluate": "cot", "/rag_evaluate": "rag"}
+# Endpoints with those parameters that do not run a sweep, and why.
+NOT_SWEEPS = {"/lte_run": "its heads run on a Ray worker pool (backends.sweeps.worker_pool): tests/ray/test_lte_ray.py"}
 
 
-@pytest.mark.parametrize("endpoint,args,kind", CALLS, ids=[c[0] for c in CALLS])
-def test_the_ray_choice_reaches_the_sweep(client, monkeypatch, endpoint, args, kind):
+def test_every_endpoint_with_a_backend_choice_is_checked_here(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    with_backend = {e for e, info in api.items()
+                    if {"backend", "workers"} <= {p["parameter_name"] for p in info["parameters"]}}
+    assert with_backend == set(KINDS) | set(NOT_SWEEPS)
+
+
+@pytest.mark.parametrize("endpoint", KINDS)
+def test_the_ray_choice_reaches_the_sweep(client, monkeypatch, endpoint):
     from backends import sweeps
 
     seen = []
@@ -37,6 +40,7 @@ def test_the_ray_choice_reaches_the_sweep(client, monkeypatch, endpoint, args, k
         yield  # a generator, as the real one
 
     monkeypatch.setattr(sweeps, "sweep_iter", recorder)
+    args = arguments(client, FirstExample("", endpoint, {"backend": "Ray", "workers": 1}, ""))
     with pytest.raises(AppError, match="recorded by the test"):
         client.predict(*args, api_name=endpoint)
-    assert len(seen) == 1 and seen[0][:3] == (kind, "ray", 1) and seen[0][3] >= 1, seen
+    assert len(seen) == 1 and seen[0][:3] == (KINDS[endpoint], "ray", 1) and seen[0][3] >= 1, seen
