@@ -51,3 +51,34 @@ def test_registry_loads_a_local_folder_at_a_chosen_precision(tmp_path):
     assert q8.n_params == plain.n_params
     assert bf16.info()["weights"] == "bfloat16" and bf16.dtype == "bfloat16"
     assert reg.get("mine@int8") is q8  # each precision loads once
+
+
+def test_int8_dynamic_builds_what_torch_quantize_dynamic_builds():
+    """The faster build (each layer packed once) gives torch's modules bit for bit: the same int8 weights, scales
+    and biases, the same logits, and module_size's recorded figures equal to those from unpacking."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    def model():  # Llama's attention has no biases; Qwen's has, so these do
+        m = tiny_llama(hidden=64, layers=2, seed=5)
+        for layer in m.model.layers:
+            attn = layer.self_attn
+            attn.q_proj.bias = torch.nn.Parameter(torch.randn(attn.q_proj.out_features))
+        return m
+
+    ours, ref = int8_dynamic(model()), model()
+    names = [n for n, m in ref.named_modules() if isinstance(m, torch.nn.Linear) and not n.endswith("down_proj")]
+    torch_q = quantize_dynamic(ref, {n: per_channel_dynamic_qconfig for n in names}, dtype=torch.qint8)
+    a, b = dict(ours.named_modules()), dict(torch_q.named_modules())
+    assert [n for n in a if type(a[n]) is not type(b[n])] == [] and len(quantized_linears(ours)) == len(names)
+    for n in names:
+        (wa, ba), (wb, bb) = a[n]._weight_bias(), b[n]._weight_bias()
+        assert torch.equal(wa.int_repr(), wb.int_repr())
+        assert torch.equal(wa.q_per_channel_scales(), wb.q_per_channel_scales())
+        assert (ba is None and bb is None) or torch.equal(ba, bb)
+        assert (a[n].in_features, a[n].out_features) == (b[n].in_features, b[n].out_features)
+    ids = torch.randint(4, 40, (2, 16))
+    with torch.inference_mode():
+        assert torch.equal(ours(ids).logits, torch_q(ids).logits)
+    for m in quantized_linears(ours):  # the recorded figures are what unpacking gives
+        del m.workbench_size
+    assert module_size(ours) == module_size(int8_dynamic(model()))
