@@ -71,16 +71,18 @@ def choice(options: list) -> st.SearchStrategy:
 
 
 def example_plan(examples: int, hostile: st.SearchStrategy, valid: st.SearchStrategy | None, *, capped: bool,
-                 full: bool = FULL, scale: float = SCALE) -> list[tuple[st.SearchStrategy, int]]:
+                 full: bool = FULL, scale: float = SCALE,
+                 one_valid: bool = False) -> list[tuple[st.SearchStrategy, int]]:
     """(strategy, examples) runs for one function or endpoint: every hostile example is kept; the valid half is
-    capped at VALID_CAP when ``capped`` (it runs a model), unless ``full``."""
+    capped at VALID_CAP when ``capped`` (it runs a model), unless ``full``. ``one_valid``: the valid strategy holds
+    a single value (every argument fixed), so one example is all it has to give (Hypothesis would run it again)."""
     n = max(1, int(examples * scale))
     if valid is None:
         return [(hostile, n)]
     if full:
         return [(st.one_of(hostile, valid), n)]
     half = max(1, (n + 1) // 2)
-    return [(hostile, half), (valid, min(VALID_CAP, half) if capped else half)]
+    return [(hostile, half), (valid, 1 if one_valid else min(VALID_CAP, half) if capped else half)]
 
 
 class Timeout(AssertionError):

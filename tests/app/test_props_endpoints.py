@@ -147,6 +147,14 @@ def _valid(endpoint: str, param: dict) -> st.SearchStrategy:
     return st.just(param.get("parameter_default"))
 
 
+def _valid_varies(endpoint: str, param: dict) -> bool:
+    """Whether :func:`_valid` draws this parameter (hostile text, a file, a bad-only value) rather than fixing it."""
+    name, kind = param["parameter_name"], param["python_type"]["type"]
+    if name in BAD_ONLY.get(endpoint, set()):
+        return True
+    return name not in CHEAP.get(endpoint, {}) and kind in ("str", "filepath")
+
+
 def _numbers(param: dict) -> st.SearchStrategy:
     return st.one_of(st.integers(0, 4), st.floats(0, 4), P.bad_numbers())
 
@@ -252,9 +260,11 @@ def _checker(client, endpoint: str, draw: st.SearchStrategy, app_url: str, examp
 
 
 def example_plan(hostile: st.SearchStrategy, valid: st.SearchStrategy | None, full: bool = P.FULL,
-                 scale: float = P.SCALE) -> list[tuple[st.SearchStrategy, int]]:
-    """The shared plan (tests/props.py); every valid example of an endpoint runs its handler, so it is capped."""
-    return P.example_plan(EXAMPLES_PER_ENDPOINT, hostile, valid, capped=True, full=full, scale=scale)
+                 scale: float = P.SCALE, one_valid: bool = False) -> list[tuple[st.SearchStrategy, int]]:
+    """The shared plan (tests/props.py); every valid example of an endpoint runs its handler, so it is capped, and
+    an endpoint whose valid arguments are all fixed runs them once."""
+    return P.example_plan(EXAMPLES_PER_ENDPOINT, hostile, valid, capped=True, full=full, scale=scale,
+                          one_valid=one_valid)
 
 
 def test_ci_keeps_every_hostile_example_and_caps_the_valid_ones():
@@ -262,6 +272,11 @@ def test_ci_keeps_every_hostile_example_and_caps_the_valid_ones():
     assert [k for _, k in example_plan(hostile, valid, full=False)] == [EXAMPLES_PER_ENDPOINT // 2, P.VALID_CAP]
     assert [k for _, k in example_plan(hostile, valid, full=True)] == [EXAMPLES_PER_ENDPOINT]
     assert [k for _, k in example_plan(hostile, None, full=False)] == [EXAMPLES_PER_ENDPOINT]
+    assert [k for _, k in example_plan(hostile, valid, full=False, one_valid=True)] == [EXAMPLES_PER_ENDPOINT // 2, 1]
+    text = {"parameter_name": "text", "python_type": {"type": "str"}}
+    steps = {"parameter_name": "steps", "python_type": {"type": "int"}}
+    assert _valid_varies("/any", text) and not _valid_varies("/any", steps)
+    assert not _valid_varies("/lte_run", {"parameter_name": "other_ts", "python_type": {"type": "str"}})  # CHEAP
 
 
 @pytest.mark.parametrize("shard", range(SHARDS))  # each shard a unit of work (tests/conftest.py: work_unit)
@@ -275,7 +290,8 @@ def test_endpoints_reject_hostile_input_with_clear_messages(client, api, app_url
         params = info["parameters"]
         if params:
             plan = example_plan(st.tuples(*[_strategy(endpoint, p) for p in params]),
-                                st.tuples(*[_valid(endpoint, p) for p in params]))
+                                st.tuples(*[_valid(endpoint, p) for p in params]),
+                                one_valid=not any(_valid_varies(endpoint, p) for p in params))
         else:
             plan = example_plan(st.just(()), None)
         t0 = time.monotonic()
