@@ -63,18 +63,40 @@ def report(paths: list[Path], top: int = 25, out=sys.stdout) -> None:
               file=out)
 
 
-def read_timeline(folder: Path) -> list[tuple[float, float, float, str, str]]:
-    """[(start, end, cores busy meanwhile, worker, test)] from the timeline-*.tsv files tests/conftest.py writes."""
+def read_timeline(folder: Path) -> list[tuple[float, float, float, str, str, float]]:
+    """[(start, end, cores busy meanwhile, worker, test, CPU seconds of the worker's process tree)] from the
+    timeline-*.tsv files tests/conftest.py writes (CPU NaN in files written before that column)."""
     rows = []
     for path in sorted(folder.glob("timeline-*.tsv")):
         for line in path.read_text().splitlines():
             parts = line.split("\t")
-            if len(parts) == 5:
-                rows.append((float(parts[0]), float(parts[1]), float(parts[2]), parts[3], parts[4]))
+            if len(parts) in (5, 6):
+                cpu = float(parts[5]) if len(parts) == 6 else float("nan")
+                rows.append((float(parts[0]), float(parts[1]), float(parts[2]), parts[3], parts[4], cpu))
     return sorted(rows)
 
 
-def report_timeline(rows: list[tuple[float, float, float, str, str]], top: int = 10, cores: int | None = None,
+def report_cpu(rows: list[tuple[float, float, float, str, str, float]], top: int = 25, out=sys.stdout) -> None:
+    """CPU seconds per folder and per file: the work a test costs the machine, whatever the other worker did
+    meanwhile (on a CPU-bound run the wall time shrinks only with these)."""
+    rows = [r for r in rows if r[5] == r[5]]
+    if not rows:
+        return
+    per_folder: dict[str, float] = defaultdict(float)
+    per_file: dict[str, float] = defaultdict(float)
+    for r in rows:
+        file = r[4].split("::")[0]
+        per_file[file] += r[5]
+        per_folder[file.rsplit("/", 1)[0]] += r[5]
+    print(f"\nCPU seconds (each test's worker and its processes): {sum(r[5] for r in rows):.0f} in all", file=out)
+    for folder, sec in sorted(per_folder.items(), key=lambda kv: -kv[1]):
+        print(f"{sec:8.1f}  {folder}", file=out)
+    print(f"CPU seconds per file (top {top})", file=out)
+    for file, sec in sorted(per_file.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{sec:8.1f}  {file}", file=out)
+
+
+def report_timeline(rows: list[tuple[float, float, float, str, str, float]], top: int = 10, cores: int | None = None,
                     out=sys.stdout) -> None:
     """When each worker was busy, and where the machine's cores sat idle (waits, sleeps, a worker done early)."""
     if not rows:
@@ -105,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no junit XML files in {ARTIFACTS}: run `make test` first", file=sys.stderr)
         return 1
     report(files, args.top)
-    report_timeline(read_timeline(files[0].parent))
+    rows = read_timeline(files[0].parent)
+    report_timeline(rows)
+    report_cpu(rows, args.top)
     return 0
 
 

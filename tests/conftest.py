@@ -159,16 +159,35 @@ def _cpu_jiffies() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+def _tree_cpu_seconds() -> float:
+    """CPU seconds used so far by this process, its finished children, and every live descendant (the in-process
+    app, Chromium, Ray's processes and workers), so that a test's share of the machine's work can be told apart from
+    the other worker's. A descendant that ends without this process waiting for it takes its seconds along."""
+    import psutil
+
+    me = psutil.Process()
+    t = me.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in me.children(recursive=True):
+        try:
+            c = child.cpu_times()
+            total += c.user + c.system
+        except psutil.Error:  # ended meanwhile
+            pass
+    return total
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     """Runs where the test runs (an xdist worker, or the only process), not in xdist's controller."""
     import time
 
-    start, (busy0, total0) = time.time(), _cpu_jiffies()
+    start, (busy0, total0), cpu0 = time.time(), _cpu_jiffies(), _tree_cpu_seconds()
     yield
     busy, total = _cpu_jiffies()
     used = (busy - busy0) / max(1, total - total0) * (os.cpu_count() or 1)  # cores busy on average meanwhile
+    cpu = max(0.0, _tree_cpu_seconds() - cpu0)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / f"timeline-{worker}.tsv", "a") as f:
-        f.write(f"{start:.2f}\t{time.time():.2f}\t{used:.2f}\t{worker}\t{item.nodeid}\n")
+        f.write(f"{start:.2f}\t{time.time():.2f}\t{used:.2f}\t{worker}\t{item.nodeid}\t{cpu:.2f}\n")
