@@ -73,3 +73,38 @@ def test_gguf_is_restored_when_the_conversion_fails(small_gguf):
     with pytest.raises(RuntimeError), fast_gguf_reading():
         raise RuntimeError("conversion failed")
     assert gguf.GGUFReader is original
+
+
+def test_parse_value_converts_every_field_as_transformers_does(small_gguf):
+    from transformers.integrations.ggml import _gguf_parse_value
+
+    from backends.gguf_reading import parse_value
+
+    reader = fast_reader_class()(small_gguf)
+    seen = set()
+    for key, field in reader.fields.items():
+        for i in field.data:
+            ours, theirs = parse_value(field.parts[i], field.types), _gguf_parse_value(field.parts[i], field.types)
+            assert type(ours) is type(theirs) and ours == theirs, key
+            seen.add(type(ours).__name__)
+    assert {"int", "float", "bool", "str"} <= seen
+
+
+def test_metadata_is_parsed_once_per_file_and_each_caller_gets_its_own_copy(small_gguf, monkeypatch):
+    from transformers import modeling_gguf_pytorch_utils as hf_gguf
+
+    calls = []
+
+    def counting(path, return_tensors=False, model_to_load=None, torch_dtype=None):
+        calls.append(return_tensors)
+        return {"config": {"model_type": "llama", "layers": [1, 2]}, "tensors": {} if return_tensors else None}
+
+    monkeypatch.setattr(hf_gguf, "load_gguf_checkpoint", counting)
+    with fast_gguf_reading():
+        a = hf_gguf.load_gguf_checkpoint(small_gguf, return_tensors=False)
+        a["config"]["layers"].append(3)  # a caller that changes what it got
+        b = hf_gguf.load_gguf_checkpoint(str(small_gguf))
+        assert b["config"]["layers"] == [1, 2] and calls == [False]
+        assert hf_gguf.load_gguf_checkpoint(small_gguf, return_tensors=True)["tensors"] == {}
+        assert calls == [False, True]  # the weights' call is never served from the memo
+    assert hf_gguf.load_gguf_checkpoint is counting
