@@ -25,7 +25,10 @@ def first_update_then_stop(page, *, plots: int = 1, timeout_ms: int = 120_000, s
     finished run's figures are the app and integration tests' (tests/app, tests/integration); this checks that the
     tab renders what streams and that Stop frees the queue."""
     drawn_plots(page, plots, timeout_ms)
-    page.get_by_role("button", name="Stop", exact=True).filter(visible=True).first.click()
+    # A click event on the button itself: Playwright's click() first waits until the button's box is the same over
+    # two animation frames, and while snapshots stream in, the page is busy re-rendering plots (the DUS tab's Stop
+    # waited 8 s; dispatched, the click lands at once and the run ends as a user's click ends it).
+    page.get_by_role("button", name="Stop", exact=True).filter(visible=True).first.dispatch_event("click")
     seen = [page.locator("body").inner_text()]
     for _ in range(settle_s):
         page.wait_for_timeout(1_000)  # the cancel reaches the server; a last snapshot may still arrive
