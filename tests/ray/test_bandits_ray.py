@@ -14,7 +14,7 @@ CODES = ["BSSN1", "BSRC~0"]
 
 def test_bandit_grid_on_ray_matches_in_process(registry, local_ray):
     inst = B.make_instance("hard", seed=1)
-    kw = dict(horizon=3, replicates=2, model="smollm2-135m-instruct", seed=4, max_reasoning_tokens=8,
+    kw = dict(horizon=3, replicates=1, model="smollm2-135m-instruct", seed=4, max_reasoning_tokens=8,
               baselines=["ucb"])
     t0 = time.perf_counter()
     threads = torch.get_num_threads()
