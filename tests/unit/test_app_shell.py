@@ -121,6 +121,32 @@ def test_guarded_turns_errors_raised_while_streaming_into_messages():
     assert e.value.message == "k must be between 1 and 20."
 
 
+def test_streamed_snapshots_are_paced_and_the_last_always_arrives():
+    """The first snapshot at once, then the newest at most every STREAM_INTERVAL_S, the last whatever the time; one
+    that took longer than the interval to compute is never held back."""
+    from tabs.common import STREAM_INTERVAL_S, paced
+
+    def run(times):
+        clock = [0.0]
+
+        def snapshots():
+            for t in times:  # each snapshot is ready at time t
+                clock[0] = t
+                yield t
+
+        return list(paced(snapshots(), 0.5, clock=lambda: clock[0]))
+
+    assert run([0.0, 0.1, 0.2, 0.6, 0.7, 0.8]) == [0.0, 0.6, 0.8]  # 0.1, 0.2, 0.7 dropped for newer ones
+    assert run([0.0, 2.0, 4.0]) == [0.0, 2.0, 4.0]  # slow snapshots all arrive
+    assert run([0.0, 0.1]) == [0.0, 0.1] and run([]) == []  # the last one arrives
+
+    @guarded
+    def burst():
+        yield from range(5)
+
+    assert STREAM_INTERVAL_S >= 0.1 and list(burst()) == [0, 4]  # a callback's stream is paced
+
+
 def test_a_model_loaded_inside_a_callback_reports_to_its_progress_bar(tmp_path):
     import gradio as gr
 
