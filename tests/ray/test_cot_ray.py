@@ -6,7 +6,7 @@ from backends import cot_decoding as CD
 
 def test_cot_evaluation_on_ray_workers_matches_in_process(registry, local_ray):
     problems = CD.load_problems()[:2]
-    kw = dict(k=2, max_new_tokens=16, sc_samples=2, seed=1)
+    kw = dict(k=2, max_new_tokens=8, sc_samples=2, seed=1)
     here = CD.evaluate(problems, None, **kw)
     there = CD.evaluate(problems, None, backend="ray", workers=2, **kw)
     assert there.sweep["backend"].startswith("ray (local") and there.sweep["workers"] == 2

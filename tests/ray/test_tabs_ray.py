@@ -1,7 +1,8 @@
-"""Tabs' sweeps through the real app (gradio_client) on real Ray workers: the report names Ray and the worker
+"""A tab's sweep through the real app (gradio_client) on real Ray workers: the report names Ray and the worker
 count, and RAG's figures equal the in-process run's. Every sweep tab reports through the one runner
-(tabs.common.stream_sweep), so two tabs stand for all: that each tab hands its Ray choice to that runner is
-tests/app/test_sweep_wiring.py, and each sweep kind's figures on Ray workers are tests/ray/test_*_ray.py."""
+(tabs.common.stream_sweep), so one tab stands for all: that each tab hands its Ray choice and worker count to that
+runner is tests/app/test_sweep_wiring.py, and each sweep kind's figures on two Ray workers are
+tests/ray/test_*_ray.py (CoT's: test_cot_ray.py)."""
 import json
 
 import pytest
@@ -29,14 +30,3 @@ def test_evaluate_on_ray_workers_gives_the_in_process_figures(client):
         assert a["top_score"] == pytest.approx(b["top_score"], abs=2e-4)
     assert by_ray["settings"]["backend"].startswith("ray") and by_ray["sweep"]["workers"] == 1
 
-
-def test_cot_evaluation_runs_on_two_ray_workers(client, registry):
-    """Two problems as a sweep on two local Ray workers (the backend's figures against in-process:
-    tests/ray/test_cot_ray.py)."""
-    from tabs.cot import EVALUATE
-
-    out = EVALUATE.unpack(client.predict(registry.slots["base"], 2, 2, 16, 0, "Ray", 2, False,
-                                         api_name="/cot_evaluate"))
-    assert "problems in" in out["report"] and "2/2 items" in out["report"], out["report"]
-    assert "2 workers (ray (local" in out["report"]
-    assert out["export"] and open(out["export"]).read().count("\n") >= 3  # a header and the two problems
