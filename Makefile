@@ -15,8 +15,8 @@ setup: $(VENV)/.setup-done
 # side by side (they share no files), without compiling to bytecode: Python compiles a module the first time a
 # process imports it and writes the .pyc next to it (.venv and __pycache__ are ignored by git), so only what is
 # imported is ever compiled, once. This machine's environment sets PYTHONDONTWRITEBYTECODE, under which every
-# process would compile torch, gradio and transformers again (18 s each), so the recipes below run without it
-# (compiling the whole venv up front instead took 30 s of a fresh `make test`; a test run imports about a quarter).
+# process would compile torch, gradio and transformers again (18 s each), so the recipes below run without it.
+# Compiling the whole venv up front instead took 30 s of a fresh `make test`; a test run compiles a third of it.
 unexport PYTHONDONTWRITEBYTECODE
 
 $(VENV)/.setup-done: requirements.txt requirements-models.txt Makefile
