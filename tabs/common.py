@@ -61,8 +61,8 @@ STREAM_INTERVAL_S = 0.5
 
 def paced(snapshots: Any, interval_s: float = STREAM_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> Any:
     """Yield from ``snapshots``: the first at once, then the newest at most once per ``interval_s``, and the last
-    whatever the time. A snapshot is only held back when its successor follows within the interval, so a result
-    that took longer to compute than that is shown as soon as it is ready."""
+    whatever the time. A snapshot ready within ``interval_s`` of the last one sent is held back, and a newer one
+    replaces it (or the end sends it); a snapshot that took longer than the interval to compute is sent at once."""
     last = None
     held, holding = None, False
     for snap in snapshots:
