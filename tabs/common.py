@@ -65,15 +65,20 @@ def paced(snapshots: Any, interval_s: float = STREAM_INTERVAL_S, clock: Callable
     replaces it (or the end sends it); a snapshot that took longer than the interval to compute is sent at once."""
     last = None
     held, holding = None, False
-    for snap in snapshots:
-        now = clock()
-        if last is None or now - last >= interval_s:
-            yield snap
-            last, holding = clock(), False
-        else:
-            held, holding = snap, True
-    if holding:
-        yield held
+    try:
+        for snap in snapshots:
+            now = clock()
+            if last is None or now - last >= interval_s:
+                yield snap
+                last, holding = clock(), False
+            else:
+                held, holding = snap, True
+        if holding:
+            yield held
+    finally:  # closed early (Stop): close the callback's generator now, as `yield from` would, so a sweep stops
+        close = getattr(snapshots, "close", None)
+        if close is not None:
+            close()
 
 
 def guarded(fn: F) -> F:

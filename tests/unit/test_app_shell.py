@@ -146,6 +146,20 @@ def test_streamed_snapshots_are_paced_and_the_last_always_arrives():
 
     assert STREAM_INTERVAL_S >= 0.1 and list(burst()) == [0, 4]  # a callback's stream is paced
 
+    closed = []
+
+    @guarded
+    def run():
+        try:
+            yield from range(100)
+        finally:
+            closed.append(True)
+
+    gen = run()
+    assert next(gen) == 0
+    gen.close()  # Stop: the callback's generator is closed at once
+    assert closed == [True]
+
 
 def test_a_model_loaded_inside_a_callback_reports_to_its_progress_bar(tmp_path):
     import gradio as gr
