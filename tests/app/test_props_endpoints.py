@@ -131,30 +131,37 @@ CHEAP: dict[str, dict[str, object]] = {
 }
 
 
+_DRAWN = object()  # what _fixed says of a parameter that the valid half draws
+
+
+def _fixed(endpoint: str, param: dict) -> object:
+    """The one value the valid half gives this parameter (a cheap setting or the UI's default), or _DRAWN where it
+    draws one (hostile text, a file, a bad-only value)."""
+    name, kind = param["parameter_name"], param["python_type"]["type"]
+    if name in BAD_ONLY.get(endpoint, set()):
+        return _DRAWN
+    if name in CHEAP.get(endpoint, {}):
+        return CHEAP[endpoint][name]
+    if kind in ("str", "filepath"):
+        return _DRAWN
+    return param.get("parameter_default")
+
+
 def _valid(endpoint: str, param: dict) -> st.SearchStrategy:
     """Hostile text, every other argument valid and cheap."""
     name, kind = param["parameter_name"], param["python_type"]["type"]
+    value = _fixed(endpoint, param)
+    if value is not _DRAWN:
+        return st.just(value)
     if name in BAD_ONLY.get(endpoint, set()):
         return _strategy(endpoint, param)
-    if name in CHEAP.get(endpoint, {}):
-        return st.just(CHEAP[endpoint][name])
     if kind == "str" and name in SHORT_TEXT.get(endpoint, set()):
         return st.text(st.characters(exclude_categories=()), max_size=200)
     if kind == "str":
         return P.texts(200)
-    if kind == "filepath":
-        rows = st.lists(P.texts(60), min_size=1, max_size=3)
-        return rows.map(lambda ts: (".csv", ("text\n" + "\n".join(
-            '"' + t.replace('"', "") + '"' for t in ts)).encode("utf-8", "surrogatepass"))).map(_file)
-    return st.just(param.get("parameter_default"))
-
-
-def _valid_varies(endpoint: str, param: dict) -> bool:
-    """Whether :func:`_valid` draws this parameter (hostile text, a file, a bad-only value) rather than fixing it."""
-    name, kind = param["parameter_name"], param["python_type"]["type"]
-    if name in BAD_ONLY.get(endpoint, set()):
-        return True
-    return name not in CHEAP.get(endpoint, {}) and kind in ("str", "filepath")
+    rows = st.lists(P.texts(60), min_size=1, max_size=3)  # a filepath: a small CSV of hostile texts
+    return rows.map(lambda ts: (".csv", ("text\n" + "\n".join(
+        '"' + t.replace('"', "") + '"' for t in ts)).encode("utf-8", "surrogatepass"))).map(_file)
 
 
 def endpoints_run_by_app_tests() -> set[str]:
@@ -285,8 +292,8 @@ def test_ci_keeps_every_hostile_example_and_caps_the_valid_ones():
     assert [k for _, k in example_plan(hostile, valid, full=False, one_valid=True)] == [EXAMPLES_PER_ENDPOINT // 2, 1]
     text = {"parameter_name": "text", "python_type": {"type": "str"}}
     steps = {"parameter_name": "steps", "python_type": {"type": "int"}}
-    assert _valid_varies("/any", text) and not _valid_varies("/any", steps)
-    assert not _valid_varies("/lte_run", {"parameter_name": "other_ts", "python_type": {"type": "str"}})  # CHEAP
+    assert _fixed("/any", text) is _DRAWN and _fixed("/any", {**steps, "parameter_default": 3}) == 3
+    assert _fixed("/lte_run", {"parameter_name": "other_ts", "python_type": {"type": "str"}}) == ""  # CHEAP
     owned = endpoints_run_by_app_tests()
     assert {"/selective_run", "/upcycling_compare", "/dus_experiment"} <= owned and "/no_such_endpoint" not in owned
 
@@ -302,7 +309,7 @@ def test_endpoints_reject_hostile_input_with_clear_messages(client, api, app_url
             continue
         params = info["parameters"]
         if params:
-            fixed = not any(_valid_varies(endpoint, p) for p in params)
+            fixed = all(_fixed(endpoint, p) is not _DRAWN for p in params)
             plan = example_plan(st.tuples(*[_strategy(endpoint, p) for p in params]),
                                 st.tuples(*[_valid(endpoint, p) for p in params]), one_valid=fixed)
             if fixed and endpoint in owned and not P.FULL:
